@@ -1,0 +1,37 @@
+"""Names fixed by ../shared/CONTRACTS.md §3. Datasets and other tools depend on them: extend, never rename."""
+
+from typing import Literal, get_args
+
+Intent = Literal[
+    "order_status",
+    "cancel_order",
+    "return_refund",
+    "damaged_item",
+    "billing",
+    "password_reset",
+    "account_update",
+    "shipping_info",
+    "product_question",
+    "complaint",
+    "human_request",
+    "greeting",
+    "goodbye",
+    "thanks",
+    "out_of_scope",
+]
+INTENTS: tuple[str, ...] = get_args(Intent)
+
+HandoffReason = Literal[
+    "customer_request",
+    "negative_sentiment",
+    "repeated_failure",
+    "high_stakes",
+    "vip_customer",
+    "low_confidence",
+    "guardrail",
+    "system_error",
+]
+HANDOFF_REASONS: tuple[str, ...] = get_args(HandoffReason)
+
+Tier = Literal["standard", "gold", "vip"]
+TIERS: tuple[str, ...] = get_args(Tier)
