@@ -1,0 +1,56 @@
+# make chat — set everything up (system packages, venv, project, embedded model) and start the chat.
+# make test — same set-up, then the whole test suite (what CI runs through .ci/run).
+# Every step is idempotent: a second run skips what is already done.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# Debian packages the bot needs at run time (checked with dpkg, installed with apt when run as root).
+APT_PACKAGES ?= ca-certificates
+PYTEST_ARGS ?=
+
+.PHONY: chat test sysdeps venv model bench clean help
+
+help:
+	@echo "make chat   set up and start the chat (embedded model, fully offline)"
+	@echo "make test   set up and run the test suite"
+	@echo "make bench  measure performance (bot bench) into var/bench.json"
+
+chat: venv model
+	$(BIN)/bot chat $(ARGS)
+
+test: venv model
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv model
+	$(BIN)/bot bench --json var/bench.json
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing — run: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	fi
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] in ((3, 11), (3, 12)), "Python 3.11 or 3.12 is required, found " + sys.version.split()[0]'
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml | sysdeps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | { grep -v "is ignored" || true; }
+	$(BIN)/python -m pip install -q -e '.[dev,model]' 2>&1 | { grep -v -e "is ignored" -e "^\s*$$" || true; }
+	$(BIN)/python -c 'import bot, graphs, langgraph, xllamacpp, openai'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+model: venv
+	$(BIN)/bot model install
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

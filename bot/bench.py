@@ -1,0 +1,154 @@
+"""`bot bench`: the performance figures of CONTRACTS §5 that this version can measure.
+
+- `turn_overhead_ms`: a whole turn through the real engine (graph, NLU, checks, SQLite checkpointer, demo store)
+  minus the time spent inside LLM calls, over a mix of typical messages.
+- `turn_vs_bare_llm`: a whole turn divided by one direct LLM call with the same prompt and model. Measured fairly:
+  the prompt of a turn is captured, then a bare call with it and a second identical turn run in the same cache state.
+- `ttft_warm_s`: from the customer's message to the first reply text reaching them, on warm turns (the prompt
+  cache holds the system prompt). `llm_ttft_warm_s` is the LLM's own first token, for comparison.
+- `rails_ms`: the input and output checks on one message.
+Figures this version cannot measure yet are `null`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bot.checks import Grounding
+from bot.config import Settings
+from bot.engine import Engine
+from bot.llm import LLMClient
+
+MIX = [
+    ("cust-1", ["hi", "where is my order A10001?", "how long do refunds take?", "thanks!"]),
+    ("cust-2", ["hello", "do you ship to Canada?", "what payment methods do you accept?", "bye"]),
+]
+
+
+class RecordingLLM:
+    """Delegates to a client and remembers the last streamed prompt (to replay it as a bare call)."""
+
+    def __init__(self, inner: LLMClient) -> None:
+        self._inner = inner
+        self.last_stream: tuple[list[dict[str, str]], dict[str, Any]] | None = None
+
+    def stream(self, messages, **kwargs):  # type: ignore[no-untyped-def]
+        self.last_stream = (list(messages), kwargs)
+        return self._inner.stream(messages, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _machine(llm: LLMClient) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}; LLM: {llm.name}"
+
+
+def run_bench(settings: Settings, llm: LLMClient, turns: int = 30, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console(stderr=True)
+    recorder = RecordingLLM(llm)
+    with tempfile.TemporaryDirectory(prefix="bot-bench-") as tmp:
+        bench_settings = dataclasses.replace(
+            settings, db_url=f"sqlite:///{Path(tmp) / 'bench.sqlite'}", store_db=Path(tmp) / "store.sqlite"
+        )
+        engine = Engine.from_settings(bench_settings, recorder)  # type: ignore[arg-type]
+        engine.warm()
+        try:
+            return _measure(engine, recorder, llm, turns, console)
+        finally:
+            engine.close()
+
+
+def _measure(engine: Engine, recorder: RecordingLLM, llm: LLMClient, turns: int, console: Console) -> dict[str, Any]:
+    # Warm-up: one full conversation (loads the prompt cache, the classifier, the store).
+    warm = engine.start("cust-1")
+    for text in MIX[0][1]:
+        engine.turn(warm, text)
+
+    overhead_ms: list[float] = []
+    first_text: list[float] = []
+    llm_first: list[float] = []
+    rails: list[float] = []
+    done = 0
+    console.print(f"bench: {turns} turns for overhead and time to first text …")
+    while done < turns:
+        for customer, script in MIX:
+            conversation = engine.start(customer)
+            for text in script:
+                if done >= turns:
+                    break
+                result = engine.turn(conversation, text)
+                overhead_ms.append((result.total_s - result.llm_s) * 1000)
+                if result.first_text_s is not None and result.llm_calls:
+                    first_text.append(result.first_text_s)
+                if result.llm_first_token_s is not None:
+                    llm_first.append(result.llm_first_token_s)
+                rails.append(_rails_ms(engine, text, result.reply))
+                done += 1
+
+    ratios: list[float] = []
+    console.print("bench: whole turn vs bare LLM call …")
+    for text in ("where is my order A10001?", "how long do refunds take?", "do you ship to Canada?"):
+        for _ in range(max(1, turns // 10)):
+            first = engine.start("cust-1")
+            engine.turn(first, text)  # captures the prompt and leaves it in the cache
+            if recorder.last_stream is None:
+                continue
+            messages, kwargs = recorder.last_stream
+            started = time.perf_counter()
+            "".join(llm.stream(messages, **kwargs))
+            bare = time.perf_counter() - started
+            second = engine.start("cust-1")
+            result = engine.turn(second, text)
+            if bare > 0:
+                ratios.append(result.total_s / bare)
+
+    return {
+        "turn_overhead_ms": {"p50": round(_pct(overhead_ms, 0.5), 2), "p95": round(_pct(overhead_ms, 0.95), 2)},
+        "rails_ms": {"p50": round(_pct(rails, 0.5), 3), "p95": round(_pct(rails, 0.95), 3)},
+        "turn_vs_bare_llm": round(statistics.median(ratios), 3) if ratios else None,
+        "ttft_warm_s": round(_pct(first_text, 0.5), 3) if first_text else None,
+        "llm_ttft_warm_s": round(_pct(llm_first, 0.5), 3) if llm_first else None,
+        "eval_turns_per_s": None,
+        "concurrency": {"conversations": None, "p95_overhead_ms": None},
+        "stt_rtf": None,
+        "voice_first_audio_s": None,
+        "turns_measured": len(overhead_ms),
+        "machine": _machine(llm),
+    }
+
+
+def _rails_ms(engine: Engine, text: str, reply: str) -> float:
+    deps = engine.deps
+    started = time.perf_counter()
+    for check in deps.input_checks:
+        check.check(text)
+    grounding = Grounding((reply, text))
+    for check in deps.output_checks:
+        check.check(reply, grounding)
+    return (time.perf_counter() - started) * 1000

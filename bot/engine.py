@@ -1,0 +1,225 @@
+"""The engine: runs one customer turn (or one agent event) through the graph and reports what happened.
+
+This is the narrow waist every front end uses (`bot chat` now; the agent desk, HTTP API, voice and eval later): it
+owns the compiled graph, its checkpointer and the dependencies, starts conversations, decides whether a message
+starts a fresh run or resumes a conversation that is waiting for a human, streams reply text to a callback, and
+keeps the conversation log in step with the checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from langgraph.types import Command
+
+from bot.checks import default_input_checks, default_output_checks
+from bot.config import Settings
+from bot.llm import LLMClient, track_usage
+from bot.persistence import Database, open_checkpointer
+from bot.policy import load_policies
+from graphs.builder import build_graph
+from graphs.context import Deps
+from graphs.state import new_conversation
+
+log = logging.getLogger(__name__)
+
+TextCallback = Callable[[str], None]
+
+
+class UnknownCustomer(ValueError):
+    """`--customer` named an id the store does not know."""
+
+
+class UnknownConversation(ValueError):
+    """A conversation id that was never started."""
+
+
+@dataclass
+class TurnResult:
+    conversation_id: str
+    reply: str
+    intent: str | None
+    sentiment: float | None
+    handoff: bool
+    handoff_reason: str | None
+    blocked: bool
+    confidence: float | None = None
+    language: str | None = None
+    mode: str = "ai"
+    source: str = ""
+    total_s: float = 0.0
+    llm_s: float = 0.0
+    llm_calls: int = 0
+    first_text_s: float | None = None
+    llm_first_token_s: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def contract(self) -> dict[str, Any]:
+        """The JSON object of CONTRACTS §1 (`bot chat` without a TTY)."""
+        return {
+            "conversation_id": self.conversation_id,
+            "reply": self.reply,
+            "intent": self.intent,
+            "sentiment": self.sentiment,
+            "handoff": self.handoff,
+            "handoff_reason": self.handoff_reason,
+            "blocked": self.blocked,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def customer_record(store: Any, customer_id: str | None, tier: str | None = None,
+                    language: str | None = None, strict: bool = True) -> dict[str, Any]:
+    """The customer as the state holds it. Unknown ids raise when `strict`, else become guests with that tier."""
+    if customer_id:
+        found = store.get_customer(customer_id)
+        if found is not None:
+            return {"id": found.id, "name": found.name, "email": found.email, "tier": tier or found.tier,
+                    "language": language or found.language, "known": True}
+        if strict:
+            known = ", ".join(c.id for c in store.list_customers()[:12])
+            raise UnknownCustomer(f"unknown customer id {customer_id!r}; the demo store has: {known}")
+    return {"id": customer_id, "name": None, "email": None, "tier": tier or "standard",
+            "language": language or "en", "known": False}
+
+
+class Engine:
+    def __init__(self, deps: Deps, db: Database, checkpointer: Any, durability: str = "async") -> None:
+        self.deps = deps
+        self.db = db
+        self.checkpointer = checkpointer
+        self.graph = build_graph(checkpointer)
+        self.durability = durability
+
+    # -- construction -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings: Settings, llm: LLMClient | None, **overrides: Any) -> "Engine":
+        from bot.nlu import NLU
+        from bot.store import open_store
+        from bot.store.kb import default_kb
+
+        policies = load_policies(settings.policy_dir)
+        db = Database.from_settings(settings)
+        deps = Deps(
+            llm=llm,
+            nlu=NLU(settings.data_dir / "nlu"),
+            store=open_store(settings.store_path),
+            kb=default_kb(),
+            policies=policies,
+            input_checks=default_input_checks(policies.input),
+            output_checks=default_output_checks(),
+            queue=db,
+            llm_languages=settings.llm_languages,
+        )
+        for key, value in overrides.items():
+            setattr(deps, key, value)
+        return cls(deps, db, open_checkpointer(settings))
+
+    def warm(self) -> None:
+        """Load the classifier, sentiment and language models now rather than on the first message."""
+        self.deps.nlu.warm()
+
+    # -- conversations ------------------------------------------------------------------------------------------
+    def start(self, customer_id: str | None = None, *, channel: str = "chat", conversation_id: str | None = None,
+              tier: str | None = None, language: str | None = None, strict: bool = True) -> str:
+        """Register a conversation (idempotent for an existing id) and return its id."""
+        conversation_id = conversation_id or f"c-{uuid.uuid4().hex[:12]}"
+        if self.db.conversation(conversation_id) is None:
+            customer = customer_record(self.deps.store, customer_id, tier, language, strict)
+            self.db.create_conversation(conversation_id, customer, channel)
+        return conversation_id
+
+    def exists(self, conversation_id: str) -> bool:
+        return self.db.conversation(conversation_id) is not None
+
+    def state(self, conversation_id: str) -> dict[str, Any]:
+        return dict(self.graph.get_state(self._config(conversation_id)).values)
+
+    def waiting_for_human(self, conversation_id: str) -> bool:
+        snapshot = self.graph.get_state(self._config(conversation_id))
+        return "wait_for_human" in (snapshot.next or ())
+
+    def _config(self, conversation_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": conversation_id}}
+
+    # -- turns ----------------------------------------------------------------------------------------------------
+    def turn(self, conversation_id: str, text: str, on_text: TextCallback | None = None) -> TurnResult:
+        """Run one customer message. Streams reply text to `on_text` as it passes the output checks."""
+        record = self.db.conversation(conversation_id)
+        if record is None:
+            raise UnknownConversation(f"no conversation {conversation_id!r}; start one first")
+        snapshot = self.graph.get_state(self._config(conversation_id))
+        if "wait_for_human" in (snapshot.next or ()):
+            payload: Any = Command(resume={"kind": "customer", "text": text})
+        elif snapshot.values:
+            payload = {"message": text}
+        else:
+            payload = dict(new_conversation(conversation_id, record["customer"], record["channel"]), message=text)
+        return self._run(conversation_id, payload, on_text)
+
+    def agent_event(self, conversation_id: str, event: dict[str, Any],
+                    on_text: TextCallback | None = None) -> TurnResult:
+        """Resume a conversation waiting for a human with an agent's reply, resolution or hand-back."""
+        if event.get("kind") not in ("agent_reply", "resolve", "hand_back"):
+            raise ValueError(f"unknown agent event kind {event.get('kind')!r}")
+        if not self.waiting_for_human(conversation_id):
+            raise ValueError(f"conversation {conversation_id} is not waiting for a human")
+        return self._run(conversation_id, Command(resume=event), on_text)
+
+    def _run(self, conversation_id: str, payload: Any, on_text: TextCallback | None) -> TurnResult:
+        started = time.perf_counter()
+        usage = track_usage()
+        first_text: float | None = None
+        values: dict[str, Any] = {}
+        for mode, chunk in self.graph.stream(
+            payload,
+            self._config(conversation_id),
+            context=self.deps,
+            stream_mode=["custom", "values"],
+            durability=self.durability,  # type: ignore[arg-type]
+        ):
+            if mode == "custom" and chunk.get("type") == "text" and chunk["text"]:
+                if first_text is None:
+                    first_text = time.perf_counter() - started
+                if on_text:
+                    on_text(chunk["text"])
+            elif mode == "values":
+                values = chunk
+        total = time.perf_counter() - started
+        handoff = values.get("handoff") or {}
+        understanding = values.get("understanding") or {}
+        mode = values.get("mode", "ai")
+        self.db.sync_transcript(conversation_id, values.get("transcript", []), mode, handoff.get("reason"))
+        return TurnResult(
+            conversation_id=conversation_id,
+            reply=values.get("reply", ""),
+            intent=understanding.get("intent"),
+            sentiment=understanding.get("sentiment"),
+            handoff=mode == "human",
+            handoff_reason=handoff.get("reason") if mode == "human" else None,
+            blocked=bool(values.get("blocked")),
+            confidence=understanding.get("confidence"),
+            language=understanding.get("language"),
+            mode=mode,
+            source=values.get("reply_source", ""),
+            total_s=total,
+            llm_s=usage.seconds,
+            llm_calls=usage.calls,
+            first_text_s=first_text,
+            llm_first_token_s=usage.first_token_s[0] if usage.first_token_s else None,
+            events=[e for e in values.get("check_events", [])],
+        )
+
+    def close(self) -> None:
+        self.db.close()
+        try:
+            self.checkpointer.conn.close()
+        except Exception:  # already closed
+            pass

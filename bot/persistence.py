@@ -1,0 +1,192 @@
+"""Durable state: LangGraph checkpoints, the conversation log and the handoff queue, in one database (`BOT_DB_URL`).
+
+Checkpoints are LangGraph's own (SqliteSaver, keyed by conversation id = thread id): they are what lets a conversation
+survive a restart mid-way. The log and the queue are plain tables beside them, for the readers that are not the graph
+(QA, the agent desk, monitoring): they should not have to deserialise checkpoints.
+
+SQLite runs in WAL mode with `synchronous=NORMAL`: readers never block the writer, and a commit costs no fsync
+(durable against a process crash, which is what matters here; a power cut may lose the last turn).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from bot.config import ConfigError, Settings
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    customer TEXT NOT NULL,          -- JSON: id, tier, language, known, name
+    channel TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'ai',   -- ai | human | closed
+    handoff_reason TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    conversation_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    text TEXT NOT NULL,
+    ts REAL NOT NULL,
+    turn INTEGER,
+    intent TEXT,
+    sentiment REAL,
+    PRIMARY KEY (conversation_id, seq)
+);
+CREATE TABLE IF NOT EXISTS handoffs (
+    conversation_id TEXT NOT NULL,
+    turn INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'waiting',  -- waiting | claimed | resolved | returned
+    reason TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    package TEXT NOT NULL,
+    claimed_by TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (conversation_id, turn)
+);
+CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs (status, created_at);
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"cannot open database {path}: {exc}") from None
+    return conn
+
+
+def sqlite_path(settings: Settings) -> Path:
+    if not settings.db_url.startswith("sqlite:///"):
+        raise ConfigError(
+            f"BOT_DB_URL={settings.db_url!r}: only sqlite:/// databases are supported in this version"
+        )
+    return settings.db_path
+
+
+def open_checkpointer(settings: Settings) -> SqliteSaver:
+    saver = SqliteSaver(_connect(sqlite_path(settings)))
+    saver.setup()
+    return saver
+
+
+class Database:
+    """The conversation log and the handoff queue (thread-safe; one connection guarded by a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = _connect(path)
+        self._conn.isolation_level = None  # transactions are explicit (BEGIN IMMEDIATE in _tx)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._conn.executescript(SCHEMA)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Database":
+        return cls(sqlite_path(settings))
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- conversations ------------------------------------------------------------------------------------------
+    def create_conversation(self, conversation_id: str, customer: dict[str, Any], channel: str) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO conversations (id, customer, channel, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, json.dumps(customer), channel, now, now),
+            )
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, customer, channel, status, handoff_reason, created_at, updated_at"
+                " FROM conversations WHERE id = ?",
+                (conversation_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        keys = ("id", "customer", "channel", "status", "handoff_reason", "created_at", "updated_at")
+        record = dict(zip(keys, row))
+        record["customer"] = json.loads(record["customer"])
+        return record
+
+    def sync_transcript(
+        self, conversation_id: str, transcript: list[dict[str, Any]], status: str, handoff_reason: str | None
+    ) -> None:
+        """Upsert every transcript entry by position: idempotent, so replays after a crash never duplicate."""
+        rows = [
+            (conversation_id, seq, t["role"], t["text"], t.get("ts", 0.0), t.get("turn"), t.get("intent"),
+             t.get("sentiment"))
+            for seq, t in enumerate(transcript)
+        ]
+        with self._tx() as conn:
+            (known,) = conn.execute(
+                "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            conn.executemany(
+                "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows[max(0, known - 1):]
+            )
+            conn.execute(
+                "UPDATE conversations SET status = ?, handoff_reason = ?, updated_at = ? WHERE id = ?",
+                (status, handoff_reason, time.time(), conversation_id),
+            )
+
+    def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT role, text, ts, turn, intent, sentiment FROM messages WHERE conversation_id = ? ORDER BY seq",
+                (conversation_id,),
+            ).fetchall()
+        return [dict(zip(("role", "text", "ts", "turn", "intent", "sentiment"), r)) for r in rows]
+
+    # -- handoff queue ------------------------------------------------------------------------------------------
+    def put(self, package: dict[str, Any]) -> None:
+        """Queue a handoff package (upsert on conversation and turn: a re-run node never queues twice)."""
+        now = time.time()
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO handoffs (conversation_id, turn, reason, priority, package, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (conversation_id, turn) DO UPDATE SET package = excluded.package,"
+                " updated_at = excluded.updated_at",
+                (package["conversation_id"], package.get("turn") or 0, package["reason"], package["priority"],
+                 json.dumps(package), now, now),
+            )
+
+    def waiting(self) -> list[dict[str, Any]]:
+        """Packages waiting for an agent, most urgent and then oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT package FROM handoffs WHERE status = 'waiting' ORDER BY"
+                " CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, created_at"
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]

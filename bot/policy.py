@@ -1,0 +1,241 @@
+"""Policies as data: the YAML files in `guardrails/` loaded into validated, compiled objects.
+
+A compliance person edits the YAML; this module is the only code that reads it. Loading validates every field (a
+typo in a threshold fails at start-up with the file and key named, never mid-conversation) and compiles the phrase
+lists into regular expressions once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.taxonomy import HANDOFF_REASONS
+
+
+class PolicyError(ValueError):
+    """A policy file is missing or invalid; the message names the file and the field."""
+
+
+def normalize(text: str) -> str:
+    """The form every matcher sees: NFKC, casefolded, curly quotes straightened, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    return " ".join(text.split())
+
+
+class PhraseSet:
+    """Case-insensitive phrase matcher on word boundaries; entries starting with `re:` are regular expressions."""
+
+    def __init__(self, phrases: list[str]) -> None:
+        self.phrases = list(phrases)
+        parts = []
+        for phrase in phrases:
+            if phrase.startswith("re:"):
+                parts.append(f"(?:{phrase[3:]})")
+            else:
+                words = [re.escape(w) for w in normalize(phrase).split()]
+                parts.append(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)")
+        self._regex = re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+    def find(self, text: str) -> str | None:
+        """The first matching excerpt of normalised `text`, or None."""
+        if self._regex is None:
+            return None
+        match = self._regex.search(normalize(text))
+        return match.group(0) if match else None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class CustomerRequest(_Model):
+    enabled: bool = True
+    phrases: list[str] = Field(default_factory=list)
+    short_message_words: int = Field(6, ge=1)
+
+    @cached_property
+    def multiword(self) -> PhraseSet:
+        return PhraseSet([p for p in self.phrases if p.startswith("re:") or len(p.split()) > 1])
+
+    @cached_property
+    def single_words(self) -> PhraseSet:
+        return PhraseSet([p for p in self.phrases if not p.startswith("re:") and len(p.split()) == 1])
+
+
+class NegativeSentiment(_Model):
+    enabled: bool = True
+    single_turn_threshold: float = Field(-0.75, ge=-1, le=1)
+    rolling_turns: int = Field(3, ge=1)
+    rolling_threshold: float = Field(-0.45, ge=-1, le=1)
+    abuse_floor: float = Field(-0.8, ge=-1, le=1)
+
+
+class RepeatedFailure(_Model):
+    enabled: bool = True
+    max_failures: int = Field(2, ge=1)
+    phrases: list[str] = Field(default_factory=list)
+
+    @cached_property
+    def matcher(self) -> PhraseSet:
+        return PhraseSet(self.phrases)
+
+
+class HighStakes(_Model):
+    enabled: bool = True
+    topics: dict[str, list[str]] = Field(default_factory=dict)
+
+    @cached_property
+    def matchers(self) -> dict[str, PhraseSet]:
+        return {topic: PhraseSet(phrases) for topic, phrases in self.topics.items()}
+
+    def find(self, text: str) -> tuple[str, str] | None:
+        """(topic, excerpt) of the first high-stakes topic mentioned, or None."""
+        for topic, matcher in self.matchers.items():
+            hit = matcher.find(text)
+            if hit:
+                return topic, hit
+        return None
+
+
+class VipCustomer(_Model):
+    enabled: bool = True
+    tiers: list[str] = Field(default_factory=lambda: ["vip"])
+
+
+class LowConfidence(_Model):
+    enabled: bool = True
+    threshold: float = Field(0.45, ge=0, le=1)
+    max_consecutive: int = Field(2, ge=1)
+
+
+class LanguagePolicy(_Model):
+    min_confidence: float = Field(0.8, ge=0, le=1)
+    unsupported_reason: str = "low_confidence"
+
+    @field_validator("unsupported_reason")
+    @classmethod
+    def _known_reason(cls, value: str) -> str:
+        if value not in HANDOFF_REASONS:
+            raise ValueError(f"unknown handoff reason {value!r}; use one of {', '.join(HANDOFF_REASONS)}")
+        return value
+
+
+TRIGGERS = ("high_stakes", "customer_request", "vip_customer", "negative_sentiment", "repeated_failure", "low_confidence")
+
+
+class EscalationPolicy(_Model):
+    precedence: list[str] = Field(default_factory=lambda: list(TRIGGERS))
+    customer_request: CustomerRequest = CustomerRequest()
+    negative_sentiment: NegativeSentiment = NegativeSentiment()
+    repeated_failure: RepeatedFailure = RepeatedFailure()
+    high_stakes: HighStakes = HighStakes()
+    vip_customer: VipCustomer = VipCustomer()
+    low_confidence: LowConfidence = LowConfidence()
+    language: LanguagePolicy = LanguagePolicy()
+
+    @field_validator("precedence")
+    @classmethod
+    def _known_triggers(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(TRIGGERS))
+        if unknown:
+            raise ValueError(f"unknown trigger(s) {unknown}; known: {', '.join(TRIGGERS)}")
+        return value + [t for t in TRIGGERS if t not in value]
+
+
+class InputPolicy(_Model):
+    max_chars: int = Field(4000, ge=1)
+    max_lines: int = Field(200, ge=1)
+    normalize: str = "NFKC"
+    strip_control_chars: bool = True
+    max_replacement_ratio: float = Field(0.2, ge=0, le=1)
+
+    @field_validator("normalize")
+    @classmethod
+    def _form(cls, value: str) -> str:
+        if value not in ("NFC", "NFKC", "NFD", "NFKD", "none"):
+            raise ValueError("normalize must be NFC, NFKC, NFD, NFKD or none")
+        return value
+
+
+class Messages:
+    """Canned customer-facing sentences (guardrails/messages.yaml), looked up by dotted key and formatted."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def get(self, key: str, **values: Any) -> str:
+        node: Any = self._data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise PolicyError(f"messages.yaml has no message {key!r}")
+            node = node[part]
+        if not isinstance(node, str):
+            raise PolicyError(f"messages.yaml entry {key!r} is not a sentence")
+        values.setdefault("store_name", self._data.get("store_name", "our store"))
+        try:
+            return node.format(**values).strip()
+        except (KeyError, IndexError) as exc:
+            raise PolicyError(f"messages.yaml entry {key!r} needs a value for {exc}") from None
+
+    @property
+    def store_name(self) -> str:
+        return str(self._data.get("store_name", "our store"))
+
+
+class Policies(BaseModel):
+    """All policy files of one directory."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+    directory: Path
+    escalation: EscalationPolicy
+    input: InputPolicy
+    messages: Messages
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {path} is missing") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path} must contain a mapping at the top level")
+    return data
+
+
+def _validate(model: type[_Model], path: Path) -> Any:
+    try:
+        return model.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise PolicyError(f"{path}: {problems}") from None
+
+
+def load_policies(directory: Path) -> Policies:
+    """Load and validate every policy file in `directory` (default layout: the repository's guardrails/)."""
+    if not directory.is_dir():
+        raise PolicyError(f"policy directory {directory} does not exist (set BOT_POLICY_DIR)")
+    escalation = _validate(EscalationPolicy, directory / "escalation.yaml")
+    # Compile every matcher now so that a bad regular expression fails at start-up.
+    try:
+        escalation.customer_request.multiword, escalation.customer_request.single_words
+        escalation.repeated_failure.matcher, escalation.high_stakes.matchers
+    except re.error as exc:
+        raise PolicyError(f"{directory / 'escalation.yaml'}: bad regular expression: {exc}") from None
+    return Policies(
+        directory=directory,
+        escalation=escalation,
+        input=_validate(InputPolicy, directory / "input.yaml"),
+        messages=Messages(_read_yaml(directory / "messages.yaml")),
+    )

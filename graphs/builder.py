@@ -1,0 +1,71 @@
+"""The whole conversation flow in one builder.
+
+    receive → input_checks ─┬─ understand → decide ─┬─ act ──────────────┐
+                            │                       ├─ escalate → package_handoff ─┤
+                            │                       └────────────────────────────────┤
+                            └────────────────────────────────────────────────────→ answer → output_checks → reply
+    reply ─┬─ (mode ai) → END
+           └─ (mode human) → wait_for_human ─┬─ customer wrote → receive   (queued for the agent, not answered)
+                                             ├─ agent replied  → wait_for_human
+                                             └─ resolved / handed back → END
+
+One invocation is one customer turn (or one agent event). Every node is a plain function over
+:class:`~graphs.state.ConversationState`; side effects come in through :class:`~graphs.context.Deps`.
+"""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from graphs.context import Deps
+from graphs.nodes.act import act
+from graphs.nodes.answer import answer
+from graphs.nodes.decide import decide
+from graphs.nodes.deliver import output_checks, reply, route_after_reply
+from graphs.nodes.handoff import escalate, package_handoff, route_after_wait, wait_for_human
+from graphs.nodes.intake import input_checks, receive, route_after_input
+from graphs.nodes.understand import understand
+from graphs.state import ConversationState
+
+
+def route_decision(state: ConversationState) -> str:
+    action = state["decision"]["action"]
+    if action == "act":
+        return "act"
+    if action == "escalate":
+        return "escalate"
+    return "answer"
+
+
+def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    g = StateGraph(ConversationState, context_schema=Deps)
+
+    g.add_node("receive", receive)
+    g.add_node("input_checks", input_checks)
+    g.add_node("understand", understand)
+    g.add_node("decide", decide)
+    g.add_node("act", act)
+    g.add_node("escalate", escalate)
+    g.add_node("package_handoff", package_handoff)
+    g.add_node("answer", answer)
+    g.add_node("output_checks", output_checks)
+    g.add_node("reply", reply)
+    g.add_node("wait_for_human", wait_for_human)
+
+    g.add_edge(START, "receive")
+    g.add_edge("receive", "input_checks")
+    g.add_conditional_edges("input_checks", route_after_input, ["understand", "answer"])
+    g.add_edge("understand", "decide")
+    g.add_conditional_edges("decide", route_decision, ["act", "escalate", "answer"])
+    g.add_edge("act", "answer")
+    g.add_edge("escalate", "package_handoff")
+    g.add_edge("package_handoff", "answer")
+    g.add_edge("answer", "output_checks")
+    g.add_edge("output_checks", "reply")
+    g.add_conditional_edges("reply", route_after_reply, {"wait_for_human": "wait_for_human", "end": END})
+    g.add_conditional_edges(
+        "wait_for_human", route_after_wait, {"receive": "receive", "wait_for_human": "wait_for_human", "end": END}
+    )
+    return g.compile(checkpointer=checkpointer)

@@ -1,0 +1,41 @@
+"""What the nodes may use besides the state: the side effects, each behind a narrow interface.
+
+LangGraph passes this to every node as `runtime.context`. Tests build it with fakes (an LLM on
+`httpx.MockTransport`, a temporary store); the engine builds it once per process from the settings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.checks import InputCheck, OutputCheck
+from bot.handoff import HandoffQueue
+from bot.policy import Policies
+
+if TYPE_CHECKING:
+    from bot.llm import LLMClient
+    from bot.nlu import NLU
+    from bot.store.base import Backend
+    from bot.store.kb import KnowledgeBase
+
+
+@dataclass
+class Deps:
+    llm: LLMClient | None  # None: no LLM reachable; the bot answers from facts and templates only
+    nlu: NLU
+    store: Backend
+    kb: KnowledgeBase
+    policies: Policies
+    input_checks: list[InputCheck] = field(default_factory=list)
+    output_checks: list[OutputCheck] = field(default_factory=list)
+    queue: HandoffQueue | None = None  # where handoff packages wait for an agent
+    llm_languages: tuple[str, ...] = ("en",)  # languages the LLM can answer in; "*" for any
+    llm_vote: bool = True  # ask the LLM for a structured intent vote when the classifier is unsure
+    wait_minutes: Callable[[], float | None] = lambda: None  # expected agent wait (the queue fills this in)
+    clock: Callable[[], float] = time.time
+
+    def speaks(self, language: str) -> bool:
+        return "*" in self.llm_languages or language in self.llm_languages

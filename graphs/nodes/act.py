@@ -1,0 +1,96 @@
+"""act: run the tool the decision named and record what happened.
+
+Two refinements live here because they depend on what the store says: a known customer who did not name an order
+gets it picked for them when exactly one order fits the request (otherwise they are asked which one), and a tool
+that answers `needs_confirmation` turns the reply into a yes/no question instead of acting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from bot import tools
+from graphs.context import Deps
+from graphs.nodes.decide import ORDER_TOOLS
+from graphs.state import ConversationState
+
+# Which of a customer's orders each request can be about, by status.
+_FITS = {
+    "order_status": {"processing", "shipped", "out_for_delivery", "lost_in_transit"},
+    "cancel_order": {"processing"},
+    "return_refund": {"delivered"},
+    "damaged_item": {"delivered"},
+}
+
+
+def _caller(state: ConversationState) -> tools.Caller:
+    customer = state.get("customer", {})
+    if customer.get("known"):
+        return tools.Caller(customer_id=customer.get("id"))
+    emails = (state.get("facts") or {}).get("emails") or []
+    return tools.Caller(email=emails[-1] if emails else None)
+
+
+def _order_tool_args(intent: str, order_id: str, message: str) -> tuple[str, dict[str, Any]]:
+    tool = ORDER_TOOLS[intent]
+    if tool == "cancel_order":
+        return tool, {"order_id": order_id, "confirmed": False}
+    if tool == "start_return":
+        return tool, {"order_id": order_id, "reason": message[:200], "damaged": intent == "damaged_item"}
+    return tool, {"order_id": order_id}
+
+
+def act(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    decision = dict(state["decision"])
+    caller = _caller(state)
+    results: list[tools.ToolResult] = []
+    facts = dict(state.get("facts") or {})
+
+    result = tools.run(decision["tool"], deps.store, caller, dict(decision["args"]))
+    results.append(result)
+
+    pending = decision.get("pending") or {}
+    if result.tool == "list_orders" and result.ok and pending.get("slot") == "order_id":
+        intent = pending["intent"]
+        orders = result.data.get("orders", [])
+        fitting = [o for o in orders if o["status"] in _FITS.get(intent, set())]
+        if len(fitting) == 1:
+            tool, args = _order_tool_args(intent, fitting[0]["id"], state["message"])
+            result = tools.run(tool, deps.store, caller, args)
+            results.append(result)
+            facts["last_order_id"] = fitting[0]["id"]
+            decision.update(tool=tool, args=args, pending=None)
+        else:
+            shown = fitting or orders
+            listing = ", ".join(f"{o['id']} ({o['status'].replace('_', ' ')})" for o in shown[:4])
+            if shown:
+                decision.update(action="clarify", template="clarify.which_order", args={"orders": listing})
+            else:
+                decision.update(action="clarify", template="clarify.order_id")
+
+    if result.code == "needs_confirmation":
+        decision.update(
+            action="confirm",
+            template=f"confirm.{result.tool}",
+            args={**result.args, **{k: v for k, v in result.data.items() if isinstance(v, str)}},
+            pending={"kind": "confirm", "tool": result.tool, "args": result.args,
+                     "intent": state["understanding"]["intent"]},
+        )
+    if result.ok and "order_id" in result.args:
+        facts["last_order_id"] = result.args["order_id"]
+
+    turn = state["turn"]
+    return {
+        "decision": decision,
+        "pending": decision.get("pending"),
+        "facts": facts,
+        "tool_results": [r.to_dict() for r in results],
+        "actions_taken": [
+            {"turn": turn, "tool": r.tool, "args": r.args, "ok": r.ok, "code": r.code, "result": r.message}
+            for r in results
+            if r.code != "needs_confirmation" and r.tool != "list_orders"
+        ],
+    }

@@ -1,0 +1,171 @@
+"""decide: escalate, act with a tool, ask a clarifying question, or answer.
+
+Order of questions: is a person already handling this conversation? can the LLM speak the customer's language?
+does an escalation trigger fire? did the customer answer a question we asked? is the message understood? Then each
+intent has one plan: order intents need an order id (and, for a guest, the order's email) before a tool runs;
+knowledge questions are answered from retrieved policy passages; small talk is answered directly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graphs import escalation
+from graphs.context import Deps
+from graphs.nodes.understand import yes_no
+from graphs.state import ConversationState
+
+ORDER_TOOLS = {
+    "order_status": "get_order",
+    "cancel_order": "cancel_order",
+    "return_refund": "start_return",
+    "damaged_item": "start_return",
+}
+KB_INTENTS = {"billing", "shipping_info", "complaint", "account_update", "product_question"}
+SMALL_TALK = {"greeting", "goodbye", "thanks"}
+# "how long does a refund take?" asks about the policy; "I want to return my lamp" asks for an action.
+_POLICY_QUESTION = re.compile(
+    r"^\s*(how|what|when|which|why|is|are|do|does|can i|could i|may i|will)\b|\bpolicy\b|\bhow (long|many|much|do|does)\b",
+    re.IGNORECASE,
+)
+_ADDRESS = re.compile(r"\b(address|moved|moving|relocat\w*|ship(ping)? to a new)\b", re.IGNORECASE)
+
+
+def _decision(action: str, **fields: Any) -> dict[str, Any]:
+    return {"action": action, "tool": None, "args": {}, "template": None, "reason": None, "evidence": None,
+            "pending": None, **fields}
+
+
+def decide(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    u = state["understanding"]
+    policy = deps.policies.escalation
+    customer = state.get("customer", {})
+    update: dict[str, Any] = {}
+
+    if state.get("mode") == "human":
+        return {"decision": _decision("queue", template="handoff.queued")}
+    # Triggers come first: "I want a person" works in any language, and a high-stakes message never waits.
+
+    signals = escalation.Signals(
+        text=state["message"],
+        intent=u["intent"],
+        confidence=u["confidence"],
+        sentiment=u["sentiment"],
+        sentiment_trail=tuple(state.get("sentiment_trail", [])[:-1]),
+        failures=state.get("failures", 0),
+        failure_signal=u["failure_signal"],
+        low_confidence_streak=state.get("low_confidence_streak", 0),
+        tier=customer.get("tier", "standard"),
+        handed_back=state.get("handbacks", 0) > 0,
+    )
+    fired = escalation.evaluate(signals, policy)
+    if fired:
+        return _escalate(fired[0].reason, fired[0].evidence, [t.__dict__ for t in fired])
+    if not deps.speaks(u["language"]):
+        return _escalate(
+            policy.language.unsupported_reason,
+            f"customer writes in '{u['language']}'; the configured LLM answers in {', '.join(deps.llm_languages)}",
+            [],
+        )
+    if state.get("llm_failures", 0) >= 2:
+        return _escalate("system_error", f"the LLM failed on {state['llm_failures']} replies in a row", [])
+
+    update["failures"] = state.get("failures", 0) + (1 if u["failure_signal"] else 0)
+    uncertain = u["confidence"] < policy.low_confidence.threshold and u["source"] != "carried"
+    update["low_confidence_streak"] = state.get("low_confidence_streak", 0) + 1 if uncertain else 0
+    update["pending"] = None
+
+    pending = state.get("pending")
+    if pending and u["source"] == "carried":
+        update["decision"] = _resume_pending(pending, state)
+    elif u["failure_signal"]:
+        update["decision"] = _decision("clarify", template="clarify.failure")
+    elif uncertain:
+        update["decision"] = _decision("clarify", template="clarify.low_confidence")
+    else:
+        update["decision"] = _plan(u["intent"], state)
+    update["pending"] = update["decision"].get("pending")
+    return update
+
+
+def _escalate(reason: str, evidence: str, triggers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"decision": _decision("escalate", reason=reason, evidence=evidence, args={"triggers": triggers})}
+
+
+def _order_id(state: ConversationState) -> str | None:
+    found = state["understanding"]["entities"].get("order_ids") or []
+    return found[-1] if found else (state.get("facts") or {}).get("last_order_id")
+
+
+def _guest_email(state: ConversationState) -> str | None:
+    emails = (state.get("facts") or {}).get("emails") or []
+    return emails[-1] if emails else None
+
+
+def _plan(intent: str, state: ConversationState) -> dict[str, Any]:
+    customer = state.get("customer", {})
+    text = state["message"]
+    if intent == "out_of_scope":
+        return _decision("answer", template="out_of_scope")
+    if intent in SMALL_TALK:
+        return _decision("answer", args={"task": intent})
+    if intent == "human_request":  # only reached when the customer_request trigger is disabled by policy
+        return _decision("answer", args={"task": "contact", "query": "talk to a person contact hours"})
+    if intent in ORDER_TOOLS:
+        mentions_order = bool(state["understanding"]["entities"].get("order_ids"))
+        if intent in ("return_refund", "damaged_item") and not mentions_order and _POLICY_QUESTION.search(text):
+            return _decision("answer", args={"task": "kb", "query": text})
+        return _order_plan(intent, state)
+    if intent == "password_reset":
+        email = customer.get("email") if customer.get("known") else _guest_email(state)
+        if not email:
+            return _decision("clarify", template="clarify.email",
+                             pending={"kind": "slot", "slot": "email", "intent": intent})
+        return _decision("act", tool="send_password_reset", args={"email": email})
+    if intent == "account_update" and _ADDRESS.search(text) and customer.get("known"):
+        return _decision("clarify", template="clarify.address",
+                         pending={"kind": "slot", "slot": "address", "intent": intent})
+    if intent == "product_question":
+        return _decision("act", tool="search_products", args={"query": text}, )
+    if intent in KB_INTENTS:
+        return _decision("answer", args={"task": "kb", "query": text})
+    return _decision("clarify", template="clarify.low_confidence")
+
+
+def _order_plan(intent: str, state: ConversationState) -> dict[str, Any]:
+    customer = state.get("customer", {})
+    order_id = _order_id(state)
+    if not order_id:
+        if customer.get("known"):
+            return _decision("act", tool="list_orders", args={},
+                             pending={"kind": "slot", "slot": "order_id", "intent": intent})
+        return _decision("clarify", template="clarify.order_id",
+                         pending={"kind": "slot", "slot": "order_id", "intent": intent})
+    if not customer.get("known") and not _guest_email(state):
+        return _decision("clarify", template="clarify.order_email", args={"order_id": order_id},
+                         pending={"kind": "slot", "slot": "email", "intent": intent, "order_id": order_id})
+    tool = ORDER_TOOLS[intent]
+    args: dict[str, Any] = {"order_id": order_id}
+    if intent == "cancel_order":
+        args["confirmed"] = False
+    elif tool == "start_return":
+        args.update(reason=state["message"][:200], damaged=intent == "damaged_item")
+    return _decision("act", tool=tool, args=args)
+
+
+def _resume_pending(pending: dict[str, Any], state: ConversationState) -> dict[str, Any]:
+    """The customer answered the question asked last turn: carry on with that plan."""
+    if pending.get("kind") == "confirm":
+        if yes_no(state["message"]) == "yes":
+            return _decision("act", tool=pending["tool"], args=dict(pending["args"], confirmed=True))
+        return _decision("answer", template="confirm.declined", args=dict(pending["args"]))
+    intent = pending.get("intent", "order_status")
+    if pending.get("slot") == "address":
+        return _decision("act", tool="update_address", args={"new_address": state["message"][:300]})
+    if pending.get("slot") == "email" and intent == "password_reset":
+        return _decision("act", tool="send_password_reset", args={"email": _guest_email(state)})
+    return _plan(intent, state)

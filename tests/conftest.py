@@ -1,0 +1,65 @@
+"""Shared fixtures: settings in a temporary directory, one trained NLU per session, engines over a fake LLM."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+
+from bot.config import PROJECT_ROOT, Settings  # noqa: E402
+from bot.policy import load_policies  # noqa: E402
+from tests.fakes import FakeLLM  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def policies():
+    return load_policies(PROJECT_ROOT / "guardrails")
+
+
+@pytest.fixture(scope="session")
+def shared_nlu(tmp_path_factory):
+    from bot.nlu import NLU
+
+    nlu = NLU(tmp_path_factory.mktemp("nlu-cache"))
+    nlu.warm()
+    return nlu
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        db_url=f"sqlite:///{tmp_path / 'bot.sqlite'}",
+        store_db=tmp_path / "store.sqlite",
+    )
+
+
+@pytest.fixture
+def fake_llm() -> FakeLLM:
+    return FakeLLM()
+
+
+@pytest.fixture
+def make_engine(settings, shared_nlu):
+    """Build engines on the test's settings (several may share one database, like two processes)."""
+    from bot.engine import Engine
+
+    made = []
+
+    def make(llm: FakeLLM | None = None, settings_override: Settings | None = None, **overrides):
+        client = llm.client() if llm is not None else None
+        engine = Engine.from_settings(settings_override or settings, client, nlu=shared_nlu, **overrides)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.close()
+
+
+@pytest.fixture
+def engine(make_engine, fake_llm):
+    return make_engine(fake_llm)
