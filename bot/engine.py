@@ -8,6 +8,7 @@ keeps the conversation log in step with the checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -19,7 +20,7 @@ from langgraph.types import Command
 
 from bot.checks import default_input_checks, default_output_checks
 from bot.config import Settings
-from bot.llm import LLMClient, track_usage
+from bot.llm import LLMClient, LLMError, track_usage
 from bot.persistence import Database, open_checkpointer
 from bot.policy import load_policies
 from graphs.builder import build_graph
@@ -123,7 +124,27 @@ class Engine:
         return cls(deps, db, open_checkpointer(settings))
 
     def warm(self) -> None:
-        """Load the classifier, sentiment and language models now rather than on the first message."""
+        """Load the classifier, sentiment and language models, and put the system prompt in the LLM's cache.
+
+        Without this the first customer message pays ~1.5 s for the system prompt on a 2-core CPU. The LLM part
+        runs in the background while the NLU loads; a first message simply queues behind it at the server.
+        """
+        import threading
+
+        from graphs.prompts import system_prompt
+
+        llm = self.deps.llm
+        if llm is not None:
+            messages = [{"role": "system", "content": system_prompt(self.deps.policies.messages.store_name)},
+                        {"role": "user", "content": "hello"}]
+
+            def ping() -> None:
+                try:
+                    llm.complete(messages, max_tokens=1)
+                except LLMError as exc:  # an unreachable endpoint shows up on the first real turn, handled there
+                    log.warning("LLM warm-up failed: %s", exc)
+
+            threading.Thread(target=ping, name="llm-warm-up", daemon=True).start()
         self.deps.nlu.warm()
 
     # -- conversations ------------------------------------------------------------------------------------------
@@ -176,22 +197,22 @@ class Engine:
     def _run(self, conversation_id: str, payload: Any, on_text: TextCallback | None) -> TurnResult:
         started = time.perf_counter()
         usage = track_usage()
-        first_text: float | None = None
-        values: dict[str, Any] = {}
-        for mode, chunk in self.graph.stream(
+        first_text: list[float] = []
+
+        def emit(text: str) -> None:
+            if not text:
+                return
+            if not first_text:
+                first_text.append(time.perf_counter() - started)
+            if on_text:
+                on_text(text)
+
+        values: dict[str, Any] = self.graph.invoke(
             payload,
             self._config(conversation_id),
-            context=self.deps,
-            stream_mode=["custom", "values"],
+            context=dataclasses.replace(self.deps, emit=emit),
             durability=self.durability,  # type: ignore[arg-type]
-        ):
-            if mode == "custom" and chunk.get("type") == "text" and chunk["text"]:
-                if first_text is None:
-                    first_text = time.perf_counter() - started
-                if on_text:
-                    on_text(chunk["text"])
-            elif mode == "values":
-                values = chunk
+        )
         total = time.perf_counter() - started
         handoff = values.get("handoff") or {}
         understanding = values.get("understanding") or {}
@@ -212,7 +233,7 @@ class Engine:
             total_s=total,
             llm_s=usage.seconds,
             llm_calls=usage.calls,
-            first_text_s=first_text,
+            first_text_s=first_text[0] if first_text else None,
             llm_first_token_s=usage.first_token_s[0] if usage.first_token_s else None,
             events=[e for e in values.get("check_events", [])],
         )

@@ -36,6 +36,9 @@ class Deps:
     llm_vote: bool = True  # ask the LLM for a structured intent vote when the classifier is unsure
     wait_minutes: Callable[[], float | None] = lambda: None  # expected agent wait (the queue fills this in)
     clock: Callable[[], float] = time.time
+    # Where checked reply text goes as it is produced. The engine sets it per turn (a copy of this object), so the
+    # graph runs without LangGraph's threaded stream plumbing: every node executes inline, in the caller's thread.
+    emit: Callable[[str], None] = lambda text: None
 
     def speaks(self, language: str) -> bool:
         return "*" in self.llm_languages or language in self.llm_languages

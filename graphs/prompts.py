@@ -14,6 +14,7 @@ Rules:
 - Answer in 1 to 3 short sentences, in plain text, no lists, no markdown.
 - Use only the FACTS given with the customer's message. Never invent order numbers, dates, prices, amounts or tracking numbers.
 - If the facts do not answer the question, say you don't have that information and offer to connect a person.
+- A message without FACTS is small talk (hello, thanks, goodbye): reply in one short friendly sentence.
 - Never ask for passwords or full card numbers. Never promise refunds, discounts or compensation that the facts do not state.
 - Be friendly and calm, even if the customer is upset."""
 
@@ -50,21 +51,23 @@ def vote_messages(text: str, candidates: list[str]) -> list[dict[str, str]]:
     ]
 
 
-def facts_block(facts: list[str]) -> str:
-    if not facts:
-        return "FACTS: none."
-    return "FACTS:\n" + "\n".join(f"- {f}" for f in facts)
+def user_content(text: str, facts: list[str], task: str | None) -> str:
+    """The last user message: the customer's words, after the facts and the task when there are any."""
+    if not facts and task is None:
+        return text
+    block = "FACTS: " + " ".join(" ".join(f.split()) for f in facts) if facts else "FACTS: none."
+    return f"{block}\nCUSTOMER: {text}\nTASK: {task or 'reply'}"
 
 
 def answer_messages(
-    store: str, history: list[dict[str, str]], text: str, facts: list[str], task: str
+    store: str, history: list[dict[str, str]], text: str, facts: list[str], task: str | None
 ) -> tuple[list[dict[str, str]], dict[str, str]]:
     """The chat messages for one reply, and the user message to keep in the LLM history.
 
     `history` holds earlier user/assistant messages exactly as they were sent, so that the prompt of this turn
-    starts with the prompt of the last one and llama.cpp reuses its cache.
+    starts with the prompt of the last one and llama.cpp only evaluates the new message.
     """
-    user = {"role": "user", "content": f"{facts_block(facts)}\nTASK: {task}\nCUSTOMER: {text}"}
+    user = {"role": "user", "content": user_content(text, facts, task)}
     return [{"role": "system", "content": system_prompt(store)}, *history, user], user
 
 

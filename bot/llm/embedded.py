@@ -54,6 +54,7 @@ def start(model_path: Path, n_ctx: int = 8192, n_parallel: int = 2) -> EmbeddedS
         params.port = 0  # any free port on loopback
         params.hostnames = ["127.0.0.1"]  # loopback only, never a public interface
         params.cache_prompt = True
+        params.cache_ram_mib = 1024  # host-memory copies of idle slots' prompts: alternating conversations stay warm
         params.warmup = True
         params.offline = True
         try:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from bot.checks import Grounding
 from bot.llm import LLMError
+from bot.store.kb import excerpt
 from bot.streaming import SentenceBuffer
 from graphs import prompts
 from graphs.context import Deps
@@ -25,17 +27,16 @@ from graphs.state import ConversationState
 log = logging.getLogger(__name__)
 
 KB_PASSAGES = 2
-KB_PASSAGE_CHARS = 700
+KB_EXCERPT_CHARS = 320
 MAX_TOKENS = 160
+LEAD_MAX_TOKENS = 60  # after a facts lead the LLM adds one sentence
 
 TASKS = {
-    "act": "Tell the customer the result in the FACTS, including the important details.",
-    "kb": "Answer the customer's question using only the FACTS.",
-    "contact": "Tell the customer how to reach a person, using only the FACTS.",
-    "greeting": "Greet the customer briefly and ask how you can help.",
-    "thanks": "Reply briefly to the customer's thanks and ask if there is anything else.",
-    "goodbye": "Say goodbye briefly and politely.",
-    "product": "Answer the customer's product question using only the FACTS.",
+    "kb": "answer the customer in one or two sentences using only the FACTS",
+    "contact": "say how to reach a person, using only the FACTS",
+    # Measured on the 0.5B model: this wording never asserted a product detail the facts lack (others did).
+    "product": "reply in one sentence; quote the FACTS exactly; if they do not contain the answer, reply: "
+    "I don't have that detail.",
 }
 SMALL_TALK_FALLBACK = {
     "greeting": "Hello! How can I help you today?",
@@ -70,93 +71,161 @@ def _template(state: ConversationState, deps: Deps) -> str | None:
     return None
 
 
+@dataclass
+class ReplyPlan:
+    """What the LLM is given for one reply, and what is said without it."""
+
+    facts: list[str] = field(default_factory=list)
+    task: str | None = None  # None with no facts: small talk, the shortest prompt
+    lead: str = ""  # verified facts said at once, before the LLM writes (tool results)
+    fallback: str = ""  # what to say when the LLM fails or writes something unsafe
+    passages: list[dict[str, Any]] = field(default_factory=list)
+    llm: bool = True  # False: the lead is the whole reply
+
+
+def _product_line(product: dict[str, Any]) -> str:
+    stock = "in stock" if product.get("in_stock") else "out of stock"
+    colours = f", colours: {', '.join(product['colors'])}" if product.get("colors") else ""
+    return f"{product['name']} ({product['sku']}): ${product['price']:.2f}, {stock}{colours}. {product['description']}"
+
+
+def _plan(state: ConversationState, deps: Deps) -> ReplyPlan | str:
+    """The reply plan, or a canned sentence when there is nothing to answer from."""
+    decision = state["decision"]
+    if decision["action"] == "act":
+        facts = [r["message"] for r in state.get("tool_results", [])]
+        if decision.get("tool") != "search_products":
+            # A tool's result is already the answer, in words the store wrote: said as it is, with no LLM call.
+            # (A 0.5B model paraphrasing it can only add latency and mistakes; the facts stay exactly right.)
+            return ReplyPlan(lead=" ".join(facts), llm=False)
+        products = state["tool_results"][-1].get("data", {}).get("products", [])
+        if not products:
+            return ReplyPlan(lead=" ".join(facts), llm=False)
+        lead = _product_line(products[0])
+        return ReplyPlan(facts=[lead], task=TASKS["product"], lead=lead)
+    kind = decision.get("args", {}).get("task", "kb")
+    if kind in SMALL_TALK_FALLBACK:
+        return ReplyPlan(fallback=SMALL_TALK_FALLBACK[kind])
+    found = _retrieve(deps, decision.get("args", {}).get("query") or state["message"])
+    if not found:
+        return deps.policies.messages.get("kb.no_answer")
+    return ReplyPlan(
+        facts=[found["excerpt"]],
+        task=TASKS.get(kind, TASKS["kb"]),
+        fallback=_first_sentences(found["excerpt"].split(": ", 1)[-1]),
+        passages=found["passages"],
+    )
+
+
 def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     canned = _template(state, deps)
     if canned is not None:
         return {"reply": canned, "reply_source": "template"}
+    plan = _plan(state, deps)
+    if isinstance(plan, str):
+        return {"reply": plan, "reply_source": "template"}
 
-    decision = state["decision"]
-    facts: list[str] = []
-    fallback = ""
-    passages: list[dict[str, str]] = []
-    if decision["action"] == "act":
-        facts = [r["message"] for r in state.get("tool_results", [])]
-        task = TASKS["product"] if decision.get("tool") == "search_products" else TASKS["act"]
-        fallback = " ".join(facts)
-        if decision.get("tool") == "search_products":
-            passages = _retrieve(deps, state["message"])[:1]
-            facts += [p["text"] for p in passages]
-    else:
-        kind = decision.get("args", {}).get("task", "kb")
-        task = TASKS.get(kind, TASKS["kb"])
-        if kind in SMALL_TALK_FALLBACK:
-            fallback = SMALL_TALK_FALLBACK[kind]
-        else:
-            passages = _retrieve(deps, decision.get("args", {}).get("query") or state["message"])
-            if not passages:
-                return {"reply": deps.policies.messages.get("kb.no_answer"), "reply_source": "template"}
-            facts = [p["text"] for p in passages]
-            fallback = _first_sentences(passages[0]["text"])
-
-    grounding = Grounding(tuple(facts) + (state["message"],))
-    if deps.llm is None:
-        return _fallback(fallback, deps, passages, "no LLM configured")
-    history = list(state.get("llm_history") or [])
-    messages, user_message = prompts.answer_messages(
-        deps.policies.messages.store_name, history, state["message"], facts, task
-    )
-    writer = runtime.stream_writer
-    buffer = SentenceBuffer()
+    grounding = Grounding((*plan.facts, plan.lead, state["message"]))
     emitted: list[str] = []
     events: list[dict[str, Any]] = []
-    violated = False
+    if plan.lead:
+        # Tool results are the answer: the customer reads them at once, the LLM only adds a next step.
+        ok, checked, found = _check(plan.lead, grounding, deps)
+        events += found
+        emitted.append((checked if ok else deps.policies.messages.get("fallback.generic")) + " ")
+        deps.emit(emitted[-1])
+    if not plan.llm:
+        return _finish(deps, state, plan, emitted, events, source="facts", fallback=False)
+    if deps.llm is None:
+        return _finish(deps, state, plan, emitted, events, source="facts", fallback=not plan.lead)
+
+    history = list(state.get("llm_history") or [])
+    messages, user_message = prompts.answer_messages(
+        deps.policies.messages.store_name, history, state["message"], plan.facts, plan.task
+    )
+    raw: list[str] = []
     try:
-        for delta in deps.llm.stream(messages, max_tokens=MAX_TOKENS):
-            for sentence in buffer.feed(delta):
-                ok, checked, found = _check(sentence, grounding, deps)
-                events += found
-                if not ok:
-                    violated = True
-                    break
-                emitted.append(checked)
-                writer({"type": "text", "text": checked})
-            if violated:
-                break
-        if not violated:
-            rest = buffer.flush()
-            if rest.strip():
-                ok, checked, found = _check(rest, grounding, deps)
-                events += found
-                if ok:
-                    emitted.append(checked)
-                    writer({"type": "text", "text": checked})
-                else:
-                    violated = True
+        violated = _generate(deps, messages, grounding, plan, emitted, events, raw)
     except LLMError as exc:
         log.warning("answer: LLM failed (%s); replying from facts", exc.kind)
-        result = _fallback(fallback, deps, passages, exc.kind, already="".join(emitted))
-        result["streamed"] = "".join(emitted)
+        events.append({"rail": "llm", "action": "fallback", "reason": exc.kind, "detail": ""})
+        result = _finish(deps, state, plan, emitted, events, source="facts", fallback=not plan.lead)
         result["llm_failures"] = state.get("llm_failures", 0) + 1
         return result
+    result = _finish(deps, state, plan, emitted, events, source="llm+facts" if violated or plan.lead else "llm",
+                     fallback=violated and not plan.lead)
+    # The generated text goes into the history as the server's cache holds it, so that the next prompt extends
+    # this one exactly; a reply the checks replaced is recorded as said.
+    generated = "".join(raw)
+    said = generated if not violated and generated.strip() else result["reply"]
+    result["llm_history"] = prompts.trim_history(history + [user_message, {"role": "assistant", "content": said}])
+    result["llm_failures"] = 0
+    return result
 
+
+def _generate(deps: Deps, messages: list[dict[str, str]], grounding: Grounding, plan: ReplyPlan,
+              emitted: list[str], events: list[dict[str, Any]], raw: list[str]) -> bool:
+    """Stream the LLM's reply sentence by sentence through the output checks; True if one failed (and stopped it)."""
+    buffer = SentenceBuffer()
+
+    def release(sentence: str) -> bool:
+        sentence = _tidy(sentence)
+        if not sentence.strip():
+            return True
+        ok, checked, found = _check(sentence, grounding, deps)
+        events.extend(found)
+        if not ok:
+            return False
+        if plan.lead and _repeats(checked, plan.lead):
+            return True  # the facts were said already; a paraphrase adds nothing
+        emitted.append(checked)
+        deps.emit(checked)
+        return True
+
+    for delta in deps.llm.stream(messages, max_tokens=MAX_TOKENS if not plan.lead else LEAD_MAX_TOKENS):  # type: ignore[union-attr]
+        raw.append(delta)
+        for sentence in buffer.feed(delta):
+            if not release(sentence):
+                return True
+    rest = buffer.flush()
+    return bool(rest.strip()) and not release(rest)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+# Small models echo the prompt's scaffolding ("Fact 2:", "Answer:", "**"); none of it is for the customer.
+_SCAFFOLD = re.compile(r"^\s*(?:[-*•]\s+|(?:facts?|answer|assistant|reply|response|task)\s*\d*\s*:\s*)+", re.IGNORECASE)
+
+
+def _tidy(sentence: str) -> str:
+    trailing = sentence[len(sentence.rstrip()):]
+    text = _SCAFFOLD.sub("", sentence.strip()).replace("**", "").replace("__", "")
+    return text + trailing if text else ""
+
+
+def _repeats(sentence: str, said: str, share: float = 0.6) -> bool:
+    words = set(_WORD.findall(sentence.lower()))
+    if not words:
+        return True
+    return len(words & set(_WORD.findall(said.lower()))) / len(words) >= share
+
+
+def _finish(deps: Deps, state: ConversationState, plan: ReplyPlan, emitted: list[str],
+            events: list[dict[str, Any]], source: str, fallback: bool) -> dict[str, Any]:
+    """Join what was said; when the LLM said nothing usable, add the plan's fallback (the facts themselves)."""
     text = "".join(emitted).strip()
-    if violated or not text:
-        # The facts themselves are always safe to say; add them after whatever already passed.
-        tail = fallback or deps.policies.messages.get("fallback.generic")
-        if tail not in text:
-            writer({"type": "text", "text": (" " if text else "") + tail})
+    streamed = text
+    if fallback or not text:
+        tail = plan.fallback or plan.lead
+        if tail and tail not in text:
             text = f"{text} {tail}".strip()
-    assistant = {"role": "assistant", "content": text}
     return {
-        "reply": text,
-        "reply_source": "llm" if not violated else "llm+facts",
+        "reply": text or deps.policies.messages.get("fallback.generic"),
+        "reply_source": source,
+        "streamed": streamed,
         "check_events": events,
         "events": [dict(e, turn=state["turn"]) for e in events],
-        "llm_history": prompts.trim_history(history + [user_message, assistant]),
-        "llm_failures": 0,
-        "context": passages,
-        "streamed": text,
+        "context": plan.passages,
     }
 
 
@@ -171,23 +240,13 @@ def _check(sentence: str, grounding: Grounding, deps: Deps) -> tuple[bool, str, 
     return True, sentence, events
 
 
-def _retrieve(deps: Deps, query: str) -> list[dict[str, str]]:
-    minimum = getattr(deps.kb, "min_score", 0.1)
-    hits = [p for p in deps.kb.search(query, k=KB_PASSAGES) if p.score >= minimum]
-    return [
-        {"title": p.title, "text": f"{p.title}: {p.text}"[:KB_PASSAGE_CHARS], "source": p.source, "score": round(p.score, 3)}
-        for p in hits
-    ]
-
-
-def _fallback(fallback: str, deps: Deps, passages: list, cause: str, already: str = "") -> dict[str, Any]:
-    messages = deps.policies.messages
-    text = fallback or messages.get("fallback.llm_unavailable", detail="")
-    if already and text not in already:
-        text = f"{already.strip()} {text}"
+def _retrieve(deps: Deps, query: str, k: int = KB_PASSAGES) -> dict[str, Any] | None:
+    """The best policy sentences for `query`, or None when nothing in the KB scores above its threshold."""
+    minimum = getattr(deps.kb, "min_score", 0.15)
+    hits = [p for p in deps.kb.search(query, k=k) if p.score >= minimum]
+    if not hits:
+        return None
     return {
-        "reply": text,
-        "reply_source": "facts",
-        "events": [{"rail": "llm", "action": "fallback", "reason": cause, "detail": ""}],
-        "context": passages,
+        "excerpt": excerpt(hits, query, max_chars=KB_EXCERPT_CHARS),
+        "passages": [{"title": p.title, "source": p.source, "score": round(p.score, 3)} for p in hits],
     }

@@ -34,7 +34,7 @@ def output_checks(state: ConversationState, runtime: Runtime[Deps]) -> dict[str,
                 pending = deps.policies.messages.get("fallback.generic")
                 break
             pending = verdict.text
-        runtime.stream_writer({"type": "text", "text": pending})
+        deps.emit(pending)
         reply = (reply[: len(streamed)] + pending) if streamed and reply.startswith(streamed) else pending
     return {
         "reply": reply,

@@ -73,28 +73,38 @@ def test_llm_votes_only_when_the_classifier_is_unsure(make_engine):
 
 
 # -- decide / act / answer ------------------------------------------------------------------------------------------
-def test_known_customer_order_status_uses_the_tool_and_the_facts(make_engine):
+def test_known_customer_order_status_is_answered_from_the_tool_at_once(make_engine):
     llm = FakeLLM(reply=echo_facts)
     engine = make_engine(llm)
     conv = engine.start("cust-1")
     streamed: list[str] = []
     result = engine.turn(conv, "where is my order A10002?", on_text=streamed.append)
     assert result.intent == "order_status" and not result.handoff
-    facts = facts_of(llm.stream_requests[-1]["messages"])
-    assert "A10002" in facts and "UPS" in facts
-    assert "A10002" in result.reply
+    assert "A10002" in result.reply and "UPS" in result.reply and "November 22, 2026" in result.reply
+    assert llm.stream_requests == []  # the tool's words are the answer: no LLM paraphrase to get wrong
     assert "".join(streamed).strip() == result.reply
+    assert result.first_text_s is not None and result.first_text_s < result.total_s + 1e-9
     actions = engine.state(conv)["actions_taken"]
     assert actions[-1]["tool"] == "get_order" and actions[-1]["ok"]
 
 
 def test_another_customers_order_is_not_revealed(make_engine):
-    llm = FakeLLM(reply=echo_facts)
-    engine = make_engine(llm)
+    engine = make_engine(FakeLLM(reply=echo_facts))
     conv = engine.start("cust-2")
-    engine.turn(conv, "where is order A10002")
-    facts = facts_of(llm.stream_requests[-1]["messages"])
-    assert "UPS" not in facts and "1Z" not in facts
+    result = engine.turn(conv, "where is order A10002")
+    assert "UPS" not in result.reply and "1Z" not in result.reply
+    assert engine.state(conv)["actions_taken"][-1]["ok"] is False
+
+
+def test_product_question_leads_with_the_catalogue_then_the_llm(make_engine):
+    llm = FakeLLM(reply="I don't have that detail.")
+    engine = make_engine(llm)
+    conv = engine.start("cust-1")
+    result = engine.turn(conv, "is the personal blender dishwasher safe?")
+    assert result.intent == "product_question"
+    assert result.reply.startswith("Personal Blender (HM-2009): $59.00")
+    assert result.reply.endswith("I don't have that detail.")
+    assert "Personal Blender" in facts_of(llm.stream_requests[-1]["messages"])
 
 
 def test_guest_is_asked_for_order_id_then_email_then_answered(make_engine):
@@ -106,8 +116,7 @@ def test_guest_is_asked_for_order_id_then_email_then_answered(make_engine):
     second = engine.turn(conv, "it's A10038")
     assert second.intent == "order_status" and "email" in second.reply
     third = engine.turn(conv, "jordan.lee@example.net")
-    assert third.intent == "order_status"
-    assert "A10038" in facts_of(llm.stream_requests[-1]["messages"])
+    assert third.intent == "order_status" and "A10038" in third.reply
     assert engine.state(conv)["actions_taken"][-1]["ok"] is True
 
 
@@ -169,26 +178,34 @@ def test_out_of_scope_gets_the_scope_message_without_the_llm(engine, fake_llm):
 
 
 def test_invented_numbers_never_reach_the_customer(make_engine):
-    llm = FakeLLM(reply="Your order A10002 will arrive on 2031-01-01. Refund of $999 issued.")
+    llm = FakeLLM(reply="Refunds are fast. They take 45 days and we add a $20 bonus. Thanks!")
     engine = make_engine(llm)
     conv = engine.start("cust-1")
     streamed: list[str] = []
-    result = engine.turn(conv, "where is my order A10002", on_text=streamed.append)
-    assert "2031" not in result.reply and "999" not in result.reply
-    assert "2031" not in "".join(streamed)
-    assert "A10002" in result.reply  # the facts themselves were sent instead
+    result = engine.turn(conv, "how long do refunds take?", on_text=streamed.append)
+    said = "".join(streamed)
+    assert "45" not in said and "$20" not in said and "45" not in result.reply
+    assert said.startswith("Refunds are fast.")  # the sentence before the violation had passed and was sent
+    assert "original payment method" in result.reply  # then the policy itself, instead of the invention
     assert any(e["reason"] == "ungrounded_fact" for e in result.events)
+
+
+def test_llm_scaffolding_is_tidied(make_engine):
+    engine = make_engine(FakeLLM(reply="Fact 1: Refunds go back to the original payment method."))
+    conv = engine.start("cust-1")
+    assert engine.turn(conv, "how long do refunds take?").reply == "Refunds go back to the original payment method."
 
 
 def test_llm_failure_falls_back_to_facts_then_hands_off(make_engine):
     llm = FakeLLM(fail_status=500)
     engine = make_engine(llm)
     conv = engine.start("cust-1")
-    first = engine.turn(conv, "where is my order A10002")
-    assert "A10002" in first.reply and "Traceback" not in first.reply and not first.handoff
-    engine.turn(conv, "how long do refunds take?")
-    third = engine.turn(conv, "hello?")
-    assert third.handoff and third.handoff_reason == "system_error"
+    first = engine.turn(conv, "how long do refunds take?")
+    assert "original payment method" in first.reply and not first.handoff
+    assert engine.turn(conv, "where is my order A10002").reply.startswith("Order A10002")  # tools need no LLM
+    engine.turn(conv, "what payment methods do you accept?")
+    last = engine.turn(conv, "hello?")
+    assert last.handoff and last.handoff_reason == "system_error"
 
 
 def test_password_reset_never_asks_for_the_password(make_engine):
