@@ -46,7 +46,12 @@ def run_json(engine: Engine, conversation_id: str, lines: Iterable[str], out: IO
     return count
 
 
-def run_tty(engine: Engine, conversation_id: str, console: Console, customer_label: str) -> None:
+def run_tty(engine: Engine, conversation_id: str, console: Console) -> None:
+    record = engine.db.conversation(conversation_id) or {}
+    customer = record.get("customer", {})
+    customer_label = (
+        f"{customer.get('name')} ({customer.get('id')}, {customer.get('tier')})" if customer.get("known") else "a guest"
+    )
     console.print(
         Panel.fit(
             f"[bold]{engine.deps.policies.messages.store_name}[/] support — you are {customer_label}.\n"
@@ -69,7 +74,7 @@ def run_tty(engine: Engine, conversation_id: str, console: Console, customer_lab
 
         def show(chunk: str) -> None:
             streamed.append(chunk)
-            console.print(chunk, end="", markup=False, highlight=False)
+            console.print(chunk, end="", markup=False, highlight=False, soft_wrap=True)
 
         try:
             result: TurnResult = engine.turn(conversation_id, text, on_text=show)
@@ -77,7 +82,7 @@ def run_tty(engine: Engine, conversation_id: str, console: Console, customer_lab
             console.print("\n[dim](interrupted)[/]")
             continue
         if not streamed:
-            console.print(result.reply, end="", markup=False, highlight=False)
+            console.print(result.reply, end="", markup=False, highlight=False, soft_wrap=True)
         console.print()
         if result.handoff and not handed_off:
             why = REASON_TEXT.get(result.handoff_reason or "", result.handoff_reason or "")

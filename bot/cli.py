@@ -111,7 +111,7 @@ def chat(
         engine.deps.llm = connect_llm(settings)
         engine.warm()
         if interactive:
-            run_tty(engine, conversation, Console(), customer or "a guest")
+            run_tty(engine, conversation, Console())
         else:
             run_json(engine, conversation, decode_lines(sys.stdin.buffer), sys.stdout)
     finally:

@@ -56,8 +56,8 @@ class TurnResult:
     total_s: float = 0.0
     llm_s: float = 0.0
     llm_calls: int = 0
-    first_text_s: float | None = None
-    llm_first_token_s: float | None = None
+    first_text_s: float | None = None  # message in → first reply text out (after the output checks)
+    llm_first_token_s: float | None = None  # message in → the LLM's first token (includes the bot's own work)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def contract(self) -> dict[str, Any]:
@@ -234,7 +234,7 @@ class Engine:
             llm_s=usage.seconds,
             llm_calls=usage.calls,
             first_text_s=first_text[0] if first_text else None,
-            llm_first_token_s=usage.first_token_s[0] if usage.first_token_s else None,
+            llm_first_token_s=usage.first_token_at[0] - started if usage.first_token_at else None,
             events=[e for e in values.get("check_events", [])],
         )
 

@@ -80,3 +80,14 @@ def trim_history(history: list[dict[str, Any]], max_chars: int = 2400) -> list[d
     while kept and sum(len(m.get("content", "")) for m in kept) > max_chars // 2:
         kept = kept[2:]
     return kept
+
+
+LANGUAGES = {
+    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
+    "nl": "Dutch", "pl": "Polish", "sv": "Swedish", "tr": "Turkish", "ru": "Russian", "zh": "Chinese",
+    "ja": "Japanese", "ko": "Korean", "ar": "Arabic", "hi": "Hindi",
+}
+
+
+def language_name(code: str) -> str:
+    return LANGUAGES.get(code, code)

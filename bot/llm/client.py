@@ -48,7 +48,8 @@ class LLMUsage:
 
     seconds: float = 0.0
     calls: int = 0
-    first_token_s: list[float] = field(default_factory=list)
+    first_token_s: list[float] = field(default_factory=list)  # per streamed call, from the call's start
+    first_token_at: list[float] = field(default_factory=list)  # per streamed call, time.perf_counter() values
     completion_tokens: int = 0
 
 
@@ -70,6 +71,7 @@ def _account(seconds: float, first_token: float | None = None, tokens: int = 0) 
         usage.completion_tokens += tokens
         if first_token is not None:
             usage.first_token_s.append(first_token)
+            usage.first_token_at.append(time.perf_counter() - seconds + first_token)
 
 
 def _retry_after(exc: Exception) -> float | None:

@@ -117,12 +117,31 @@ def _plan(state: ConversationState, deps: Deps) -> ReplyPlan | str:
     )
 
 
+def _in_language(plan: ReplyPlan | str, language: str) -> ReplyPlan:
+    """The same reply for a customer writing another language the LLM speaks: the LLM writes all of it.
+
+    Store facts and canned sentences are English; the LLM renders them in the customer's language, still only from
+    those facts and still through every output check. If it fails, the English original is the fallback.
+    """
+    name = prompts.language_name(language)
+    if isinstance(plan, str):
+        return ReplyPlan(facts=[plan], task=f"say this to the customer in {name}", fallback=plan)
+    english = plan.lead or plan.fallback
+    task = (plan.task or "reply briefly and politely") + f"; reply in {name}"
+    if plan.lead:
+        task = f"tell the customer these FACTS in {name}"
+    return ReplyPlan(facts=plan.facts or ([plan.lead] if plan.lead else []), task=task, fallback=english,
+                     passages=plan.passages)
+
+
 def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
-    canned = _template(state, deps)
-    if canned is not None:
-        return {"reply": canned, "reply_source": "template"}
-    plan = _plan(state, deps)
+    plan: ReplyPlan | str | None = _template(state, deps)
+    if plan is None:
+        plan = _plan(state, deps)
+    language = state.get("customer", {}).get("language", "en")
+    if language != "en" and deps.llm is not None and deps.speaks(language):
+        plan = _in_language(plan, language)
     if isinstance(plan, str):
         return {"reply": plan, "reply_source": "template"}
 

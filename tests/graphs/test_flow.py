@@ -343,3 +343,14 @@ def test_restart_mid_conversation_resumes_it(make_engine, settings):
     state = second.state(conv)
     assert state["turn"] == 2 and len(state["transcript"]) == 4
     assert [m["role"] for m in second.db.transcript(conv)] == ["customer", "bot", "customer", "bot"]
+
+
+def test_other_language_is_answered_in_it_when_the_llm_can(make_engine):
+    llm = FakeLLM(reply="Ihre Bestellung A10002 wurde mit UPS versandt.")
+    engine = make_engine(llm, llm_languages=("en", "de"))
+    conv = engine.start("cust-1")
+    result = engine.turn(conv, "Wo ist meine Bestellung A10002? Ich warte schon lange darauf.")
+    assert not result.handoff and result.language == "de"
+    assert result.reply == "Ihre Bestellung A10002 wurde mit UPS versandt."
+    prompt = llm.stream_requests[-1]["messages"][-1]["content"]
+    assert "in German" in prompt and "UPS" in prompt  # the store's facts, to be said in German
