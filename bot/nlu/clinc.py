@@ -99,12 +99,23 @@ TRAINING_SPLITS = ("train", "oos_train")
 OUT_OF_SCOPE = "out_of_scope"
 
 
+_RELATIVE = Path("shared") / "data" / "clinc150" / "clinc150_train_val.json"
+
+
 def clinc_path() -> Path:
-    """Where the CLINC150 file is: ``$BOT_CLINC_PATH``, else ``<repo>/../shared/data/clinc150/...``."""
+    """Where the CLINC150 file is: ``$BOT_CLINC_PATH``, else ``shared/data/clinc150/...`` beside the checkout.
+
+    "Beside" is looked for from the checkout's parent upwards, so a clone one level deeper than the usual
+    ``<workspace>/<repo>`` (a CI runner's work directory, say) still finds the workspace's shared data.
+    """
     env = os.environ.get("BOT_CLINC_PATH", "").strip()
     if env:
         return Path(env).expanduser()
-    return PROJECT_ROOT.parent / "shared" / "data" / "clinc150" / "clinc150_train_val.json"
+    for folder in PROJECT_ROOT.parents:
+        candidate = folder / _RELATIVE
+        if candidate.is_file():
+            return candidate
+    return PROJECT_ROOT.parent / _RELATIVE
 
 
 #: Resolved once at import; call :func:`clinc_path` to re-read the environment.

@@ -96,7 +96,8 @@ def understand(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, An
     pending = state.get("pending")
     if pending and _answers_pending(pending, text, analysis.entities, confidence):
         intent, confidence, source = pending.get("intent", intent), 1.0, "carried"
-    elif deps.llm is not None and deps.llm_vote and confidence < VOTE_BELOW and deps.speaks(language):
+    elif (deps.llm is not None and deps.llm_vote and confidence < VOTE_BELOW and deps.speaks(language)
+          and state.get("mode") != "human"):  # while a person owns the conversation the bot spends no LLM time
         vote = _vote(deps, text, analysis.intents)
         if vote is not None:
             intent, confidence = combine(analysis.intents, vote)
