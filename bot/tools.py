@@ -109,17 +109,21 @@ def list_orders(store: Backend, caller: Caller, limit: int = 5) -> ToolResult:
     )
 
 
+def product_line(product: dict[str, Any]) -> str:
+    """One catalogue entry as a factual sentence (the product answers lead with it)."""
+    stock = "in stock" if product.get("in_stock") else "out of stock"
+    colours = f", colours: {', '.join(product['colors'])}" if product.get("colors") else ""
+    return f"{product['name']} ({product['sku']}): ${product['price']:.2f}, {stock}{colours}. {product['description']}"
+
+
 def search_products(store: Backend, caller: Caller, query: str) -> ToolResult:
     products = store.search_products(query, limit=3)
     if not products:
         return ToolResult("search_products", {"query": query}, False, "not_found", "No matching product was found.")
-    lines = []
-    for p in products:
-        stock = "in stock" if p.in_stock else "out of stock"
-        colors = f", colours: {', '.join(p.colors)}" if p.colors else ""
-        lines.append(f"{p.name} ({p.sku}): {p.price:.2f}, {stock}{colors}. {p.description}")
+    plain = [_plain(p) for p in products]
+    lines = [product_line(p) for p in plain]
     return ToolResult(
-        "search_products", {"query": query}, True, "found", " ".join(lines), {"products": [_plain(p) for p in products]}
+        "search_products", {"query": query}, True, "found", " ".join(lines), {"products": plain}
     )
 
 

@@ -13,7 +13,7 @@ from langgraph.runtime import Runtime
 
 from bot import tools
 from graphs.context import Deps
-from graphs.nodes.decide import ORDER_TOOLS
+from graphs.nodes.decide import order_tool_call
 from graphs.state import ConversationState
 
 # Which of a customer's orders each request can be about, by status.
@@ -33,15 +33,6 @@ def _caller(state: ConversationState) -> tools.Caller:
     return tools.Caller(email=emails[-1] if emails else None)
 
 
-def _order_tool_args(intent: str, order_id: str, message: str) -> tuple[str, dict[str, Any]]:
-    tool = ORDER_TOOLS[intent]
-    if tool == "cancel_order":
-        return tool, {"order_id": order_id, "confirmed": False}
-    if tool == "start_return":
-        return tool, {"order_id": order_id, "reason": message[:200], "damaged": intent == "damaged_item"}
-    return tool, {"order_id": order_id}
-
-
 def act(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     decision = dict(state["decision"])
@@ -58,7 +49,7 @@ def act(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         orders = result.data.get("orders", [])
         fitting = [o for o in orders if o["status"] in _FITS.get(intent, set())]
         if len(fitting) == 1:
-            tool, args = _order_tool_args(intent, fitting[0]["id"], state["message"])
+            tool, args = order_tool_call(intent, fitting[0]["id"], state["message"])
             result = tools.run(tool, deps.store, caller, args)
             results.append(result)
             facts["last_order_id"] = fitting[0]["id"]

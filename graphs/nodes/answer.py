@@ -16,6 +16,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from bot import tools
 from bot.checks import Grounding
 from bot.llm import LLMError
 from bot.store.kb import excerpt
@@ -83,12 +84,6 @@ class ReplyPlan:
     llm: bool = True  # False: the lead is the whole reply
 
 
-def _product_line(product: dict[str, Any]) -> str:
-    stock = "in stock" if product.get("in_stock") else "out of stock"
-    colours = f", colours: {', '.join(product['colors'])}" if product.get("colors") else ""
-    return f"{product['name']} ({product['sku']}): ${product['price']:.2f}, {stock}{colours}. {product['description']}"
-
-
 def _plan(state: ConversationState, deps: Deps) -> ReplyPlan | str:
     """The reply plan, or a canned sentence when there is nothing to answer from."""
     decision = state["decision"]
@@ -101,7 +96,7 @@ def _plan(state: ConversationState, deps: Deps) -> ReplyPlan | str:
         products = state["tool_results"][-1].get("data", {}).get("products", [])
         if not products:
             return ReplyPlan(lead=" ".join(facts), llm=False)
-        lead = _product_line(products[0])
+        lead = tools.product_line(products[0])
         return ReplyPlan(facts=[lead], task=TASKS["product"], lead=lead)
     kind = decision.get("args", {}).get("task", "kb")
     if kind in SMALL_TALK_FALLBACK:

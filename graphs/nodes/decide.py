@@ -148,13 +148,18 @@ def _order_plan(intent: str, state: ConversationState) -> dict[str, Any]:
     if not customer.get("known") and not _guest_email(state):
         return _decision("clarify", template="clarify.order_email", args={"order_id": order_id},
                          pending={"kind": "slot", "slot": "email", "intent": intent, "order_id": order_id})
-    tool = ORDER_TOOLS[intent]
-    args: dict[str, Any] = {"order_id": order_id}
-    if intent == "cancel_order":
-        args["confirmed"] = False
-    elif tool == "start_return":
-        args.update(reason=state["message"][:200], damaged=intent == "damaged_item")
+    tool, args = order_tool_call(intent, order_id, state["message"])
     return _decision("act", tool=tool, args=args)
+
+
+def order_tool_call(intent: str, order_id: str, message: str) -> tuple[str, dict[str, Any]]:
+    """The tool and arguments that serve an order intent (a cancellation is only checked until confirmed)."""
+    tool = ORDER_TOOLS[intent]
+    if tool == "cancel_order":
+        return tool, {"order_id": order_id, "confirmed": False}
+    if tool == "start_return":
+        return tool, {"order_id": order_id, "reason": message[:200], "damaged": intent == "damaged_item"}
+    return tool, {"order_id": order_id}
 
 
 def _resume_pending(pending: dict[str, Any], state: ConversationState) -> dict[str, Any]:
