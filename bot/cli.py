@@ -24,7 +24,7 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -153,6 +153,43 @@ def bench(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(text + "\n")
     Console().print_json(text)
+
+
+@app.command("eval")
+def eval_(
+    files: list[Path] = typer.Argument(None, help="Recorded conversations (JSONL, CONTRACTS §4)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics JSON here."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    fail_under: list[str] = typer.Option([], "--fail-under", help="METRIC=VALUE; exit 1 when missed (repeatable)."),
+    grade_recorded: bool = typer.Option(False, "--grade-recorded", help="Grade recorded bot turns; no bot call."),
+    workers: int = typer.Option(2, min=1, max=64, help="Conversations replayed at once."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Only the first N conversations."),
+    llm: str = typer.Option("default", help="default (configured/embedded) or stub (no model, for speed)."),
+    from_db: bool = typer.Option(False, "--from-db", help="Metrics over stored conversations in BOT_DB_URL."),
+    since: Optional[float] = typer.Option(None, "--since", min=0, help="With --from-db: the last N hours only."),
+) -> None:
+    """Replay (or grade) recorded conversations and report containment, escalation, intents, rails, latency."""
+    from evals.command import EvalInputError, EvalOptions, run_eval
+    from evals.metrics import parse_threshold
+
+    settings = _settings()
+    _setup_logging(settings, False)
+    if llm not in ("default", "stub"):
+        fail(f"--llm {llm!r}: use default or stub")
+    try:
+        thresholds = dict(parse_threshold(t) for t in fail_under)
+    except ValueError as exc:
+        fail(str(exc))
+    if bool(files) == from_db:
+        fail("give recorded-conversation files, or --from-db (not both)")
+    options = EvalOptions(files=files or [], json_out=json_out, report=report, thresholds=thresholds,
+                          grade_recorded=grade_recorded, workers=workers, limit=limit, llm=llm, from_db=from_db,
+                          since_hours=since)
+    try:
+        _, status = run_eval(options, settings, err, connect_llm)
+    except EvalInputError as exc:
+        fail(str(exc))
+    raise typer.Exit(status)
 
 
 @model_app.command("install")

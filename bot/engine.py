@@ -183,7 +183,7 @@ class Engine:
             payload = {"message": text}
         else:
             payload = dict(new_conversation(conversation_id, record["customer"], record["channel"]), message=text)
-        return self._run(conversation_id, payload, on_text)
+        return self._run(conversation_id, payload, on_text, customer_turn=True)
 
     def agent_event(self, conversation_id: str, event: dict[str, Any],
                     on_text: TextCallback | None = None) -> TurnResult:
@@ -192,9 +192,10 @@ class Engine:
             raise ValueError(f"unknown agent event kind {event.get('kind')!r}")
         if not self.waiting_for_human(conversation_id):
             raise ValueError(f"conversation {conversation_id} is not waiting for a human")
-        return self._run(conversation_id, Command(resume=event), on_text)
+        return self._run(conversation_id, Command(resume=event), on_text, customer_turn=False)
 
-    def _run(self, conversation_id: str, payload: Any, on_text: TextCallback | None) -> TurnResult:
+    def _run(self, conversation_id: str, payload: Any, on_text: TextCallback | None,
+             customer_turn: bool) -> TurnResult:
         started = time.perf_counter()
         usage = track_usage()
         first_text: list[float] = []
@@ -217,7 +218,11 @@ class Engine:
         handoff = values.get("handoff") or {}
         understanding = values.get("understanding") or {}
         mode = values.get("mode", "ai")
-        self.db.sync_transcript(conversation_id, values.get("transcript", []), mode, handoff.get("reason"))
+        self.db.sync_transcript(
+            conversation_id, values.get("transcript", []), mode, handoff.get("reason"),
+            latency_ms=round(total * 1000, 2) if customer_turn else None,
+            blocked=customer_turn and bool(values.get("blocked")), handoff_turn=handoff.get("turn"),
+        )
         return TurnResult(
             conversation_id=conversation_id,
             reply=values.get("reply", ""),

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     channel TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'ai',   -- ai | human | closed
     handoff_reason TEXT,
+    handoff_turn INTEGER,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -41,6 +42,8 @@ CREATE TABLE IF NOT EXISTS messages (
     turn INTEGER,
     intent TEXT,
     sentiment REAL,
+    latency_ms REAL,                 -- bot turns: customer message in → reply done
+    blocked INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (conversation_id, seq)
 );
 CREATE TABLE IF NOT EXISTS handoffs (
@@ -56,7 +59,14 @@ CREATE TABLE IF NOT EXISTS handoffs (
     PRIMARY KEY (conversation_id, turn)
 );
 CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs (status, created_at);
+CREATE INDEX IF NOT EXISTS conversations_updated ON conversations (updated_at);
 """
+# Columns added after the first release of a table: (table, column, declaration).
+MIGRATIONS = [
+    ("conversations", "handoff_turn", "INTEGER"),
+    ("messages", "latency_ms", "REAL"),
+    ("messages", "blocked", "INTEGER NOT NULL DEFAULT 0"),
+]
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -95,6 +105,10 @@ class Database:
         self._lock = threading.Lock()
         with self._lock:
             self._conn.executescript(SCHEMA)
+            for table, column, declaration in MIGRATIONS:
+                columns = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Database":
@@ -140,12 +154,17 @@ class Database:
         return record
 
     def sync_transcript(
-        self, conversation_id: str, transcript: list[dict[str, Any]], status: str, handoff_reason: str | None
+        self, conversation_id: str, transcript: list[dict[str, Any]], status: str, handoff_reason: str | None,
+        *, latency_ms: float | None = None, blocked: bool = False, handoff_turn: int | None = None,
     ) -> None:
-        """Upsert every transcript entry by position: idempotent, so replays after a crash never duplicate."""
+        """Upsert every transcript entry by position: idempotent, so replays after a crash never duplicate.
+
+        `latency_ms` and `blocked` describe this run's last bot turn (the QA and monitoring readers want them).
+        """
+        last_bot = max((i for i, t in enumerate(transcript) if t["role"] == "bot"), default=-1)
         rows = [
             (conversation_id, seq, t["role"], t["text"], t.get("ts", 0.0), t.get("turn"), t.get("intent"),
-             t.get("sentiment"))
+             t.get("sentiment"), latency_ms if seq == last_bot else None, int(blocked and seq == last_bot))
             for seq, t in enumerate(transcript)
         ]
         with self._tx() as conn:
@@ -153,12 +172,42 @@ class Database:
                 "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation_id,)
             ).fetchone()
             conn.executemany(
-                "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows[max(0, known - 1):]
+                "INSERT INTO messages (conversation_id, seq, role, text, ts, turn, intent, sentiment, latency_ms,"
+                " blocked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id, seq) DO UPDATE SET"
+                " role = excluded.role, text = excluded.text, intent = excluded.intent,"
+                " latency_ms = COALESCE(excluded.latency_ms, messages.latency_ms),"
+                " blocked = MAX(excluded.blocked, messages.blocked)",
+                rows[max(0, known - 1):],
             )
             conn.execute(
-                "UPDATE conversations SET status = ?, handoff_reason = ?, updated_at = ? WHERE id = ?",
-                (status, handoff_reason, time.time(), conversation_id),
+                "UPDATE conversations SET status = ?, handoff_reason = COALESCE(?, handoff_reason), updated_at = ?,"
+                " handoff_turn = COALESCE(handoff_turn, ?) WHERE id = ?",
+                (status, handoff_reason, time.time(), handoff_turn if status == "human" else None, conversation_id),
             )
+
+    def conversations_since(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Stored conversations updated at or after `since` (epoch seconds), with their transcripts (monitoring)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, customer, channel, status, handoff_reason, handoff_turn FROM conversations"
+                " WHERE updated_at >= ? ORDER BY created_at", (since,),
+            ).fetchall()
+            messages = self._conn.execute(
+                "SELECT m.conversation_id, m.role, m.text, m.turn, m.intent, m.latency_ms, m.blocked FROM messages m"
+                " JOIN conversations c ON c.id = m.conversation_id WHERE c.updated_at >= ?"
+                " ORDER BY m.conversation_id, m.seq", (since,),
+            ).fetchall()
+        by_conversation: dict[str, list[dict[str, Any]]] = {}
+        for cid, role, text, turn, intent, latency, blocked in messages:
+            by_conversation.setdefault(cid, []).append(
+                {"role": role, "text": text, "turn": turn, "intent": intent, "latency_ms": latency,
+                 "blocked": bool(blocked)}
+            )
+        return [
+            {"id": cid, "customer": json.loads(customer), "channel": channel, "status": status,
+             "handoff_reason": reason, "handoff_turn": handoff_turn, "transcript": by_conversation.get(cid, [])}
+            for cid, customer, channel, status, reason, handoff_turn in rows
+        ]
 
     def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
         with self._lock:
