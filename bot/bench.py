@@ -9,6 +9,7 @@
   kind of reply; `first_text_by_reply_s` is what the customer perceives: the first text that passed the
   sentence-level output checks (a tool's result needs no LLM and is said at once).
 - `rails_ms`: the input and output checks on one message.
+- `eval_turns_per_s`: `bot eval` replay of evals/core.jsonl with the stub LLM on one process per core.
 Figures this version cannot measure yet are `null`.
 """
 
@@ -29,6 +30,8 @@ from bot.checks import Grounding
 from bot.config import Settings
 from bot.engine import Engine
 from bot.llm import LLMClient
+
+EVAL_SET = Path(__file__).resolve().parent.parent / "evals" / "core.jsonl"
 
 MIX = [
     ("cust-1", ["hi", "where is my order A10002?", "how long do refunds take?", "thanks!"]),
@@ -81,9 +84,31 @@ def run_bench(settings: Settings, llm: LLMClient, turns: int = 30, console: Cons
         engine = Engine.from_settings(bench_settings, recorder)  # type: ignore[arg-type]
         engine.warm()
         try:
-            return _measure(engine, recorder, llm, turns, console)
+            results = _measure(engine, recorder, llm, turns, console)
         finally:
             engine.close()
+    rate = measure_eval_throughput(settings, console)
+    results["eval_turns_per_s"] = None if rate != rate else rate  # NaN: no eval set shipped
+    return results
+
+
+def measure_eval_throughput(settings: Settings, console: Console, processes: int | None = None) -> float:
+    """`bot eval` replay speed with the stub LLM (turns per second, start-up excluded), on the shipped core set."""
+    from evals import dataset, runner
+
+    path = EVAL_SET if EVAL_SET.exists() else None
+    if path is None:
+        return float("nan")
+    conversations = dataset.load(path)
+    workers = processes or max(1, os.cpu_count() or 1)
+    console.print(f"bench: eval replay with the stub LLM on {workers} processes ({len(conversations)} conversations) …")
+    with tempfile.TemporaryDirectory(prefix="bot-bench-eval-") as tmp:
+        eval_settings = dataclasses.replace(settings, db_url=f"sqlite:///{Path(tmp) / 'eval.sqlite'}")
+        marks: dict[str, float] = {}
+        runner.replay_processes(eval_settings, conversations, workers,
+                                on_ready=lambda: marks.setdefault("start", time.perf_counter()))
+        elapsed = time.perf_counter() - marks["start"]
+    return round(sum(len(c.customer_texts) for c in conversations) / elapsed, 1)
 
 
 def _measure(engine: Engine, recorder: RecordingLLM, llm: LLMClient, turns: int, console: Console) -> dict[str, Any]:

@@ -223,7 +223,8 @@ def policy_check() -> None:
         fail(str(exc))
     e = policies.escalation
     err.print(
-        f"[green]ok[/] {settings.policy_dir}: {len(e.customer_request.phrases)} request phrases, "
+        f"[green]ok[/] {settings.policy_dir}: {len(e.customer_request.phrases)} request phrases and "
+        f"{len(e.customer_request.words)} short-message words, "
         f"{sum(len(v) for v in e.high_stakes.topics.values())} high-stakes phrases in {len(e.high_stakes.topics)} topics, "
         f"precedence {' > '.join(e.precedence)}"
     )

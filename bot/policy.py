@@ -58,16 +58,17 @@ class _Model(BaseModel):
 
 class CustomerRequest(_Model):
     enabled: bool = True
-    phrases: list[str] = Field(default_factory=list)
+    phrases: list[str] = Field(default_factory=list)  # count anywhere
+    words: list[str] = Field(default_factory=list)  # count only in a short message
     short_message_words: int = Field(6, ge=1)
 
     @cached_property
-    def multiword(self) -> PhraseSet:
-        return PhraseSet([p for p in self.phrases if p.startswith("re:") or len(p.split()) > 1])
+    def anywhere(self) -> PhraseSet:
+        return PhraseSet(self.phrases)
 
     @cached_property
-    def single_words(self) -> PhraseSet:
-        return PhraseSet([p for p in self.phrases if not p.startswith("re:") and len(p.split()) == 1])
+    def in_short_message(self) -> PhraseSet:
+        return PhraseSet(self.words)
 
 
 class NegativeSentiment(_Model):
@@ -113,6 +114,11 @@ class VipCustomer(_Model):
 class LowConfidence(_Model):
     enabled: bool = True
     threshold: float = Field(0.45, ge=0, le=1)
+    out_of_scope_threshold: float = Field(0.6, ge=0, le=1)
+
+    def uncertain(self, intent: str, confidence: float) -> bool:
+        limit = self.out_of_scope_threshold if intent == "out_of_scope" else self.threshold
+        return confidence < limit
     max_consecutive: int = Field(2, ge=1)
 
 
@@ -229,7 +235,7 @@ def load_policies(directory: Path) -> Policies:
     escalation = _validate(EscalationPolicy, directory / "escalation.yaml")
     # Compile every matcher now so that a bad regular expression fails at start-up.
     try:
-        escalation.customer_request.multiword, escalation.customer_request.single_words
+        escalation.customer_request.anywhere, escalation.customer_request.in_short_message
         escalation.repeated_failure.matcher, escalation.high_stakes.matchers
     except re.error as exc:
         raise PolicyError(f"{directory / 'escalation.yaml'}: bad regular expression: {exc}") from None

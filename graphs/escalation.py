@@ -41,9 +41,9 @@ def customer_request(s: Signals, policy: EscalationPolicy) -> Trigger | None:
         return None
     if s.intent == "human_request":
         return Trigger("customer_request", f'asked for a person: "{_clip(s.text)}"')
-    hit = rule.multiword.find(s.text)
+    hit = rule.anywhere.find(s.text)
     if not hit and len(s.text.split()) <= rule.short_message_words:
-        hit = rule.single_words.find(s.text)
+        hit = rule.in_short_message.find(s.text)
     return Trigger("customer_request", f'asked for a person: "{hit}"') if hit else None
 
 
@@ -99,7 +99,7 @@ def repeated_failure(s: Signals, policy: EscalationPolicy) -> Trigger | None:
 
 def low_confidence(s: Signals, policy: EscalationPolicy) -> Trigger | None:
     rule = policy.low_confidence
-    if not rule.enabled or s.confidence >= rule.threshold:
+    if not rule.enabled or not rule.uncertain(s.intent, s.confidence):
         return None
     streak = s.low_confidence_streak + 1
     if streak >= rule.max_consecutive:

@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.nlu.clarity import CLEAR_ABOVE, clarity
 from bot.nlu.entities import extract as extract_entities
 from bot.nlu.intents import OOS_BELOW, OUT_OF_SCOPE, UNCERTAIN_BELOW, IntentClassifier, decide
 from bot.nlu.language import detect_language
@@ -56,6 +57,7 @@ class Analysis:
     entities: dict[str, list[str]]  # order_ids, emails, phones, amounts, skus
     language: str  # ISO 639-1, "en" unless there is real evidence of another language
     language_confidence: float
+    clarity: float = 1.0  # 0 = keyboard mash or filler, 1 = every content word known (see bot.nlu.clarity)
 
     @property
     def intent(self) -> str:
@@ -113,4 +115,5 @@ class NLU:
             entities=extract_entities(text),
             language=language,
             language_confidence=language_confidence,
+            clarity=clarity(text, self.classifier.known_words) if language == "en" else 1.0,
         )

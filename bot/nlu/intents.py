@@ -381,6 +381,15 @@ class IntentClassifier:
         out.extend((c, 0.0) for c in INTENTS if c not in self.classes)  # untrained taxonomy intents
         return out
 
+    @property
+    def known_words(self) -> frozenset[str]:
+        """Single words of the word-level vocabulary: every word the classifier saw in training."""
+        cached = getattr(self, "_known_words", None)
+        if cached is None:
+            cached = frozenset(t for t in self.parts[0].vocabulary if " " not in t and not t.startswith("zz"))
+            self._known_words = cached
+        return cached
+
     def predict(self, text: str) -> list[tuple[str, float]]:
         """Every taxonomy intent with its probability (they sum to 1), most likely first."""
         return self._ranked(_softmax(self.logits(normalize(text)) / self.temperature))

@@ -75,7 +75,7 @@ def decide(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return _escalate("system_error", f"the LLM failed on {state['llm_failures']} replies in a row", [])
 
     update["failures"] = state.get("failures", 0) + (1 if u["failure_signal"] else 0)
-    uncertain = u["confidence"] < policy.low_confidence.threshold and u["source"] != "carried"
+    uncertain = policy.low_confidence.uncertain(u["intent"], u["confidence"]) and u["source"] != "carried"
     update["low_confidence_streak"] = state.get("low_confidence_streak", 0) + 1 if uncertain else 0
     update["pending"] = None
 

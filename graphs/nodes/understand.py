@@ -16,11 +16,22 @@ from pydantic import create_model
 
 from bot.llm import LLMError
 from graphs import prompts
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from bot.nlu.clarity import CLEAR_ABOVE
 from graphs.context import Deps
 from graphs.state import ConversationState
 
 VOTE_BELOW = 0.6  # classifier probability under which the LLM is asked to vote
-VOTE_WEIGHT = 0.35  # share of the LLM's vote in the combined score
+# Share of the LLM's vote in the combined score. A small model's vote is weak evidence: it can break a near tie
+# (top two within 0.25) but never turns a 0.2 guess into a confident answer (0.8 * 0.2 + 0.2 = 0.36 < 0.45).
+VOTE_WEIGHT = 0.2
+UNCLEAR_CONFIDENCE = 0.2  # confidence of a message with no understandable content
+FEEDBACK_WORDS = 8  # a "that didn't help" message this short is feedback, labelled complaint
+NOT_TOPICS = {"greeting", "goodbye", "thanks", "complaint", "human_request", "out_of_scope"}
+# Short follow-ups that only make sense after the previous question: "what about Canada?", "and for express?"
+_FOLLOW_UP = re.compile(r"^\s*(what about|how about|and (for|the|if|what|how|with)|same for|also for|what if)\b.{0,40}$",
+                        re.IGNORECASE)
 VOTE_CANDIDATES = 3
 
 _YES = re.compile(
@@ -80,6 +91,66 @@ def combine(intents: list[tuple[str, float]], vote: str | None) -> tuple[str, fl
     return best, round(scores[best], 4)
 
 
+def _interpret(state: ConversationState, deps: Deps, text: str, analysis: Any, language: str,
+               failure: bool) -> tuple[str, float, str]:
+    """(intent, confidence, source): the classifier's reading, corrected by the conversation so far."""
+    intent, confidence = analysis.intents[0]
+    pending = state.get("pending")
+    previous = _previous_topic(state)
+    if pending and _answers_pending(pending, text, analysis.entities, confidence):
+        return pending.get("intent", intent), 1.0, "carried"
+    if failure and len(text.split()) <= FEEDBACK_WORDS and not analysis.entities.get("order_ids"):
+        return "complaint", 1.0, "feedback"  # "that didn't help" is about the last answer, not a new request
+    if previous and (_only_entities(text, analysis.entities) or _FOLLOW_UP.match(text)
+                     or _refers_back(text, analysis.intents, previous)):
+        # "it's A10001", "what about Canada?", "how long does that take?" continue the topic before them
+        return previous, max(confidence, 0.9), "context"
+    if language == "en" and analysis.clarity < CLEAR_ABOVE:
+        return intent, min(confidence, UNCLEAR_CONFIDENCE), "unclear"  # keyboard mash or filler: no vote either
+    if (deps.llm is not None and deps.llm_vote and confidence < VOTE_BELOW and deps.speaks(language)
+            and state.get("mode") != "human"):  # while a person owns the conversation the bot spends no LLM time
+        vote = _vote(deps, text, analysis.intents)
+        if vote is not None:
+            intent, confidence = combine(analysis.intents, vote)
+            return intent, confidence, "classifier+llm"
+    return intent, confidence, "classifier"
+
+
+def _previous_topic(state: ConversationState) -> str | None:
+    """The last customer intent that named a topic (not small talk, not a complaint about an answer)."""
+    for intent in reversed(state.get("intents") or []):
+        if intent and intent not in NOT_TOPICS:
+            return intent
+        if intent in ("greeting", "goodbye"):
+            return None
+    return None
+
+
+_FRAMING = frozenset({"order", "number", "id", "email", "address", "yes", "yeah", "yep", "sure", "ok", "okay", "s",
+                      "its", "mine", "here", "sorry", "oh", "right", "correct", "ah"})
+_ANAPHORA = re.compile(r"\b(it|its|that|this|those|these|they|them|there)\b", re.IGNORECASE)
+
+
+def _only_entities(text: str, entities: dict[str, list[str]]) -> bool:
+    """An order id, email or phone with nothing else to say ("it's A10001", "yes it's order A10016", "a@b.com")."""
+    found = [v for key in ("order_ids", "emails", "phones") for v in entities.get(key) or []]
+    if not found:
+        return False
+    rest = text.lower()
+    for value in found:
+        rest = rest.replace(value.lower(), " ")
+    words = re.findall(r"[a-z]+", re.sub(r"#?\d{4,6}", " ", rest))
+    return sum(1 for w in words if w not in ENGLISH_STOP_WORDS and w not in _FRAMING) == 0
+
+
+def _refers_back(text: str, intents: list[tuple[str, float]], previous: str) -> bool:
+    """A short question the classifier can't place that points back ("that", "it") at a topic it still sees."""
+    top, probability = intents[0]
+    if top != "out_of_scope" or probability >= 0.8 or len(text.split()) > 10 or not _ANAPHORA.search(text):
+        return False
+    return dict(intents).get(previous, 0.0) >= 0.1
+
+
 def understand(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     text = state["message"]
@@ -91,19 +162,9 @@ def understand(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, An
     if analysis.language != language and analysis.language_confidence >= policy.language.min_confidence:
         language = analysis.language
 
-    intent, confidence = analysis.intents[0]
-    source = "classifier"
-    pending = state.get("pending")
-    if pending and _answers_pending(pending, text, analysis.entities, confidence):
-        intent, confidence, source = pending.get("intent", intent), 1.0, "carried"
-    elif (deps.llm is not None and deps.llm_vote and confidence < VOTE_BELOW and deps.speaks(language)
-          and state.get("mode") != "human"):  # while a person owns the conversation the bot spends no LLM time
-        vote = _vote(deps, text, analysis.intents)
-        if vote is not None:
-            intent, confidence = combine(analysis.intents, vote)
-            source = "classifier+llm"
-
-    failure = policy.repeated_failure.matcher.find(text) is not None
+    answered_before = any(t.get("role") == "bot" for t in state.get("transcript") or [])
+    failure = answered_before and policy.repeated_failure.matcher.find(text) is not None
+    intent, confidence, source = _interpret(state, deps, text, analysis, language, failure)
     understanding = {
         "intent": intent,
         "confidence": round(float(confidence), 4),

@@ -354,3 +354,62 @@ def test_other_language_is_answered_in_it_when_the_llm_can(make_engine):
     assert result.reply == "Ihre Bestellung A10002 wurde mit UPS versandt."
     prompt = llm.stream_requests[-1]["messages"][-1]["content"]
     assert "in German" in prompt and "UPS" in prompt  # the store's facts, to be said in German
+
+
+# -- understanding in context -----------------------------------------------------------------------------------------
+def test_keyboard_mash_is_not_understood_even_when_the_classifier_is_sure(make_engine):
+    llm = FakeLLM()
+    engine = make_engine(llm)
+    conv = engine.start("cust-1")
+    first = engine.turn(conv, "flooble the wozzle")  # the classifier alone says damaged_item 0.99
+    assert "not sure I understood" in first.reply and first.confidence <= 0.2
+    assert llm.vote_requests == []  # nonsense is not worth an LLM call
+    second = engine.turn(conv, "asdkjh qwe")
+    assert second.handoff and second.handoff_reason == "low_confidence"
+
+
+def test_unsure_out_of_scope_counts_as_not_understood(make_engine):
+    engine = make_engine(FakeLLM(vote=lambda m, c: c[0]))
+    conv = engine.start("cust-1")
+    assert "not sure I understood" in engine.turn(conv, "banana purple seventeen").reply
+    sure = engine.start("cust-1")
+    assert "can't help with that" in engine.turn(sure, "what is the capital of france").reply
+
+
+def test_feedback_about_an_answer_is_a_complaint_only_after_an_answer(engine):
+    conv = engine.start("cust-1")
+    engine.turn(conv, "how long do refunds take?")
+    feedback = engine.turn(conv, "still not what I asked")
+    assert feedback.intent == "complaint" and "didn't help" in feedback.reply
+    fresh = engine.start("cust-1")
+    opening = engine.turn(fresh, "my refund still not resolved after 3 weeks")
+    assert "didn't help" not in opening.reply  # nothing was answered yet: a status question, not feedback
+
+
+def test_a_bare_order_id_continues_the_previous_topic(make_engine):
+    engine = make_engine(FakeLLM(reply=echo_facts))
+    conv = engine.start("cust-1")
+    engine.turn(conv, "can I return the headphones I bought? how does it work")
+    follow = engine.turn(conv, "yes it's order A10001")
+    assert follow.intent == "return_refund"
+    assert engine.state(conv)["actions_taken"][-1]["tool"] == "start_return"
+
+
+def test_a_short_question_referring_back_keeps_the_topic(engine):
+    conv = engine.start("cust-1")
+    engine.turn(conv, "do you ship to Germany")
+    assert engine.turn(conv, "how long does that take").intent == "shipping_info"
+    other = engine.start("cust-1")
+    engine.turn(other, "do you ship to Germany")
+    assert engine.turn(other, "what's the weather tomorrow").intent == "out_of_scope"
+
+
+def test_person_words_in_long_sentences_are_not_requests(engine):
+    for text in ("Is the Orbit smartwatch a good gift for a person who runs a lot?",
+                 "the customer service person I spoke with yesterday said my refund was processed, how long?",
+                 "Can a person other than me sign for the delivery, like my neighbour?"):
+        _, result = _handoff(engine, "cust-1", text)
+        assert not result.handoff, text
+    for text in ("a person please", "Quiero hablar con una persona, por favor", "Posso parlare con un operatore?"):
+        _, result = _handoff(engine, "cust-1", text)
+        assert result.handoff and result.handoff_reason == "customer_request", text
