@@ -146,7 +146,7 @@ def _only_entities(text: str, entities: dict[str, list[str]]) -> bool:
 def _refers_back(text: str, intents: list[tuple[str, float]], previous: str) -> bool:
     """A short question the classifier can't place that points back ("that", "it") at a topic it still sees."""
     top, probability = intents[0]
-    if top != "out_of_scope" or probability >= 0.8 or len(text.split()) > 10 or not _ANAPHORA.search(text):
+    if top != "out_of_scope" or probability >= 0.9 or len(text.split()) > 10 or not _ANAPHORA.search(text):
         return False
     return dict(intents).get(previous, 0.0) >= 0.1
 

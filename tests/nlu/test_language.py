@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -71,11 +72,15 @@ def test_no_training_line_in_english_is_claimed_as_another_language():
         code, _ = detect_language(text)
         if code != "en" and not any(m in text.lower() for m in foreign_markers):
             claimed.append((text, code))
-    # Known genuinely non-English lines without accents (e.g. "quiero hablar con alguien", "vielen dank").
+    # Genuinely non-English lines without accents ("quiero hablar con alguien", "vielen dank", the Dutch examples):
+    # they are in the six customer languages, and none reads like English.
     allowed = {"de", "es", "it", "pt", "nl", "fr"}
     suspicious = [(t, c) for t, c in claimed if c not in allowed]
     assert not suspicious
-    assert len(claimed) <= 60, claimed
+    english_words = {"the", "my", "your", "you", "and", "what", "why", "how", "this", "that", "please", "where",
+                     "when", "it's", "i'm", "don't", "can't", "didn't", "isn't", "have", "has", "to", "for", "it"}
+    looks_english = [(t, c) for t, c in claimed if english_words & set(re.findall(r"[a-z']+", t.lower()))]
+    assert not looks_english, looks_english
 
 
 def test_detector_built_once_and_fast():
