@@ -11,19 +11,31 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # Debian packages the bot needs at run time (checked with dpkg, installed with apt when run as root).
 APT_PACKAGES ?= ca-certificates
 PYTEST_ARGS ?=
+# The QA gate of `make test`: the core and escalation sets replayed on the embedded model (see README, QA evals).
+EVAL_GATE_SETS := evals/core.jsonl evals/escalation.jsonl
+EVAL_GATE := --fail-under escalation.f1=0.95 --fail-under intent_accuracy=0.90 --fail-under escalation.timeliness=1.0 \
+	--fail-under false_block_rate=0.02 --fail-under pii_leaks=0
 
-.PHONY: chat test sysdeps venv model bench clean help
+.PHONY: chat test eval-gate eval sysdeps venv model bench clean help
 
 help:
 	@echo "make chat   set up and start the chat (embedded model, fully offline)"
 	@echo "make test   set up and run the test suite"
 	@echo "make bench  measure performance (bot bench) into var/bench.json"
+	@echo "make eval   replay every eval set on the embedded model into var/eval/all.{json,html}"
 
 chat: venv model
 	$(BIN)/bot chat $(ARGS)
 
 test: venv model
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory eval-gate
+
+eval-gate: venv model
+	$(BIN)/bot eval $(EVAL_GATE_SETS) --workers 2 --json var/eval/gate.json --report var/eval/gate.html $(EVAL_GATE)
+
+eval: venv model
+	$(BIN)/bot eval evals/core.jsonl evals/escalation.jsonl evals/oos_clinc.jsonl --json var/eval/all.json --report var/eval/all.html
 
 bench: venv model
 	$(BIN)/bot bench --json var/bench.json

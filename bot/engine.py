@@ -101,7 +101,8 @@ class Engine:
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
-    def from_settings(cls, settings: Settings, llm: LLMClient | None, **overrides: Any) -> "Engine":
+    def from_settings(cls, settings: Settings, llm: LLMClient | None, *, checkpointer: Any = None,
+                      **overrides: Any) -> "Engine":
         from bot.nlu import NLU
         from bot.store import open_store
         from bot.store.kb import default_kb
@@ -121,7 +122,7 @@ class Engine:
         )
         for key, value in overrides.items():
             setattr(deps, key, value)
-        return cls(deps, db, open_checkpointer(settings))
+        return cls(deps, db, checkpointer if checkpointer is not None else open_checkpointer(settings))
 
     def warm(self) -> None:
         """Load the classifier, sentiment and language models, and put the system prompt in the LLM's cache.
@@ -245,7 +246,9 @@ class Engine:
 
     def close(self) -> None:
         self.db.close()
-        try:
-            self.checkpointer.conn.close()
-        except Exception:  # already closed
-            pass
+        conn = getattr(self.checkpointer, "conn", None)  # SqliteSaver; an in-memory saver has none
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # already closed
+                pass

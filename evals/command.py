@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.memory import InMemorySaver
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -83,13 +84,11 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
             llm = None
         elif options.llm == "stub" and options.workers > 1:
             # The stub makes the graph CPU-bound: replay on processes, one engine each, to use every core.
-            marks: dict[str, float] = {}
+            timing: dict[str, float] = {}
             with _progress(console, len(conversations), "replaying") as advance:
-                results = runner.replay_processes(
-                    eval_settings, conversations, options.workers, on_result=advance,
-                    on_ready=lambda: marks.setdefault("start", time.perf_counter()),
-                )
-            replay_s = time.perf_counter() - marks["start"]
+                results = runner.replay_processes(eval_settings, conversations, options.workers, on_result=advance,
+                                                  timing=timing)
+            replay_s = timing["replay_s"]
             summary = metrics.summarize(conversations, results)
             llm = None
         else:
@@ -99,8 +98,8 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
                 llm = StubLLM()
             else:
                 llm = connect_llm(settings)
-            engine = Engine.from_settings(eval_settings, llm, store=IsolatedStores())
-            engine.durability = "exit"  # a replay is re-run, not recovered: one checkpoint per turn is enough
+            engine = Engine.from_settings(eval_settings, llm, store=IsolatedStores(), checkpointer=InMemorySaver())
+            engine.durability = "exit"  # a replay is re-run, never recovered: in-memory checkpoints, one per turn
             try:
                 engine.warm()
                 replay_started = time.perf_counter()

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from langgraph.checkpoint.memory import InMemorySaver
+
 from bot.engine import Engine
 from bot.checks import Grounding
 from evals.dataset import Conversation
@@ -114,7 +116,8 @@ def _init_worker(settings: Any, stub_latency_s: float) -> None:
     global _worker_engine
     tmp = Path(tempfile.mkdtemp(prefix="bot-eval-worker-"))
     worker_settings = dataclasses.replace(settings, db_url=f"sqlite:///{tmp / 'eval.sqlite'}")
-    _worker_engine = Engine.from_settings(worker_settings, StubLLM(stub_latency_s), store=IsolatedStores())
+    _worker_engine = Engine.from_settings(worker_settings, StubLLM(stub_latency_s), store=IsolatedStores(),
+                                          checkpointer=InMemorySaver())
     _worker_engine.durability = "exit"
     _worker_engine.warm()
 
@@ -125,9 +128,13 @@ def _replay_chunk(conversations: list[Conversation]) -> list[ConversationResult]
 
 
 def replay_processes(settings: Any, conversations: list[Conversation], processes: int,
-                     on_result: Progress | None = None, on_ready: Callable[[], None] | None = None,
+                     on_result: Progress | None = None, timing: dict[str, float] | None = None,
                      stub_latency_s: float = 0.0) -> list[ConversationResult]:
-    """Replay with the stub LLM on `processes` worker processes (each its own engine); input order kept."""
+    """Replay with the stub LLM on `processes` worker processes (each its own engine); input order kept.
+
+    `timing["replay_s"]` is set to the replay's own duration: from every worker warm to the last result (worker
+    start-up and shutdown, a few seconds of loading models, are not replay time).
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -138,8 +145,7 @@ def replay_processes(settings: Any, conversations: list[Conversation], processes
         seen: set[int] = set()
         while len(seen) < processes:
             seen.update(pool.map(_pid, range(processes * 2)))
-        if on_ready:
-            on_ready()
+        started = time.perf_counter()
         # chunks amortise the inter-process round trip (~1 ms) over several conversations
         size = max(1, min(8, len(conversations) // (processes * 4) or 1))
         chunks = [list(range(i, min(i + size, len(conversations)))) for i in range(0, len(conversations), size)]
@@ -150,6 +156,8 @@ def replay_processes(settings: Any, conversations: list[Conversation], processes
                 results[index] = result
                 if on_result:
                     on_result(result)
+        if timing is not None:
+            timing["replay_s"] = time.perf_counter() - started
     return [r for r in results if r is not None]
 
 
