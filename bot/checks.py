@@ -59,6 +59,7 @@ class InputCheck(Protocol):
 
 class OutputCheck(Protocol):
     name: str
+    # Optional attribute `needs_grounding: bool`: True when the check only makes sense with the reply's facts.
 
     def check(self, text: str, grounding: Grounding) -> OutputVerdict: ...
 
@@ -118,6 +119,7 @@ class GroundedFacts:
     """
 
     name = "grounded_facts"
+    needs_grounding = True  # meaningless without the facts the reply was written from (QA grade mode skips it)
 
     def check(self, text: str, grounding: Grounding) -> OutputVerdict:
         source = grounding.text.lower().replace(",", "")
