@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as STOP_WORDS
 
 from bot.nlu.normalize import EMAIL_TOKEN, ORDER_TOKEN, PHONE_TOKEN, SKU_TOKEN, normalize
 
@@ -40,7 +40,7 @@ def clarity(text: str, known_words: frozenset[str] | set[str]) -> float:
     words = [w for t in tokens for w in _WORD.findall(t) if not w.startswith("zz")]
     if any(w in SHORT_FORMS for w in words):
         return 1.0
-    content = [w for w in words if w not in ENGLISH_STOP_WORDS and w not in FILLER]
+    content = [w for w in words if w not in STOP_WORDS and w not in FILLER]
     if not content:
         return 0.0
     return sum(1 for w in content if w in known_words) / len(content)

@@ -16,9 +16,7 @@ from pydantic import create_model
 
 from bot.llm import LLMError
 from graphs import prompts
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-from bot.nlu.clarity import CLEAR_ABOVE
+from bot.nlu.clarity import CLEAR_ABOVE, STOP_WORDS
 from graphs.context import Deps
 from graphs.state import ConversationState
 
@@ -140,7 +138,7 @@ def _only_entities(text: str, entities: dict[str, list[str]]) -> bool:
     for value in found:
         rest = rest.replace(value.lower(), " ")
     words = re.findall(r"[a-z]+", re.sub(r"#?\d{4,6}", " ", rest))
-    return sum(1 for w in words if w not in ENGLISH_STOP_WORDS and w not in _FRAMING) == 0
+    return sum(1 for w in words if w not in STOP_WORDS and w not in _FRAMING) == 0
 
 
 def _refers_back(text: str, intents: list[tuple[str, float]], previous: str) -> bool:
