@@ -8,7 +8,6 @@ nothing else on stdout — progress and errors go to stderr.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -92,7 +91,3 @@ def run_tty(engine: Engine, conversation_id: str, console: Console) -> None:
             )
         handed_off = result.handoff
     console.print(f"[dim]Conversation {conversation_id} saved.[/]")
-
-
-def stdin_bytes() -> IO[bytes]:
-    return sys.stdin.buffer

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.types import Command
@@ -71,9 +71,6 @@ class TurnResult:
             "handoff_reason": self.handoff_reason,
             "blocked": self.blocked,
         }
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def customer_record(store: Any, customer_id: str | None, tier: str | None = None,

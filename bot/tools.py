@@ -44,13 +44,8 @@ class ToolResult:
         }
 
 
-def _plain(value: Any) -> Any:
-    """Dataclasses, dates and tuples to JSON-able values (the state is serialised and read by other tools)."""
-    return to_jsonable(value)
-
-
 def _result(tool: str, args: dict[str, Any], r: ActionResult) -> ToolResult:
-    return ToolResult(tool, args, r.ok, r.code, r.message, _plain(r.data))
+    return ToolResult(tool, args, r.ok, r.code, r.message, to_jsonable(r.data))  # JSON-able: state is serialised
 
 
 def get_order(store: Backend, caller: Caller, order_id: str) -> ToolResult:
@@ -71,7 +66,7 @@ def cancel_order(store: Backend, caller: Caller, order_id: str, confirmed: bool 
             return ToolResult(
                 "cancel_order", args, True, "needs_confirmation",
                 f"Order {order.id} ({items}) is still processing and can be cancelled.",
-                {"order": _plain(order), "items": items},
+                {"order": to_jsonable(order), "items": items},
             )
     return _result(
         "cancel_order", args, store.cancel_order(order_id, customer_id=caller.customer_id, email=caller.email)
@@ -105,7 +100,7 @@ def list_orders(store: Backend, caller: Caller, limit: int = 5) -> ToolResult:
     summary = ", ".join(f"{o.id} ({o.status.replace('_', ' ')})" for o in orders) or "no orders"
     return ToolResult(
         "list_orders", {"limit": limit}, True, "listed", f"Recent orders: {summary}.",
-        {"orders": [_plain(o) for o in orders]},
+        {"orders": [to_jsonable(o) for o in orders]},
     )
 
 
@@ -120,7 +115,7 @@ def search_products(store: Backend, caller: Caller, query: str) -> ToolResult:
     products = store.search_products(query, limit=3)
     if not products:
         return ToolResult("search_products", {"query": query}, False, "not_found", "No matching product was found.")
-    plain = [_plain(p) for p in products]
+    plain = [to_jsonable(p) for p in products]
     lines = [product_line(p) for p in plain]
     return ToolResult(
         "search_products", {"query": query}, True, "found", " ".join(lines), {"products": plain}

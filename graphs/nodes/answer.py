@@ -23,6 +23,7 @@ from bot.store.kb import excerpt
 from bot.streaming import SentenceBuffer
 from graphs import prompts
 from graphs.context import Deps
+from graphs.nodes.decide import SMALL_TALK  # their fallbacks are in guardrails/messages.yaml under smalltalk.*
 from graphs.state import ConversationState
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,6 @@ TASKS = {
     # Measured on the 0.5B model: this wording never asserted a product detail the facts lack (others did).
     "product": "reply in one sentence; quote the FACTS exactly; if they do not contain the answer, reply: "
     "I don't have that detail.",
-}
-SMALL_TALK_FALLBACK = {
-    "greeting": "Hello! How can I help you today?",
-    "thanks": "You're welcome! Is there anything else I can help with?",
-    "goodbye": "Thanks for contacting us. Goodbye!",
 }
 
 
@@ -99,8 +95,8 @@ def _plan(state: ConversationState, deps: Deps) -> ReplyPlan | str:
         lead = tools.product_line(products[0])
         return ReplyPlan(facts=[lead], task=TASKS["product"], lead=lead)
     kind = decision.get("args", {}).get("task", "kb")
-    if kind in SMALL_TALK_FALLBACK:
-        return ReplyPlan(fallback=SMALL_TALK_FALLBACK[kind])
+    if kind in SMALL_TALK:
+        return ReplyPlan(fallback=deps.policies.messages.get(f"smalltalk.{kind}"))
     found = _retrieve(deps, decision.get("args", {}).get("query") or state["message"])
     if not found:
         return deps.policies.messages.get("kb.no_answer")
