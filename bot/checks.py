@@ -28,6 +28,9 @@ class InputVerdict:
     values: dict[str, Any] = field(default_factory=dict)  # placeholders for the refusal message
     blocked: bool = False  # a rail blocked the message (CONTRACTS `blocked`); limits never set this
     events: list[dict[str, Any]] = field(default_factory=list)  # audit entries (never raw PII)
+    secrets: dict[str, str] = field(default_factory=dict)  # placeholder -> raw value, for the vault only
+    flags: dict[str, Any] = field(default_factory=dict)  # signals for the triggers, e.g. {"abusive": True}
+    escalate: bool = False  # the policy hands this blocked message to a person (reason `guardrail`)
 
 
 @dataclass
@@ -38,6 +41,8 @@ class OutputVerdict:
     ok: bool = True  # False: this text must not reach the customer
     reason: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    rail: str | None = None  # the rail that refused the text
+    escalate: bool = False  # policy: if the reply has to fall back, a person takes over (reason `guardrail`)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Grounding:
     """Everything a reply may draw facts from: tool results, KB passages, the customer's own words."""
 
     sources: tuple[str, ...] = ()
+    customer: str = ""  # the customer's message this reply answers (redacted)
+    tools_ok: tuple[str, ...] = ()  # tools that succeeded in this turn: only they make "I've cancelled it" true
 
     @property
     def text(self) -> str:

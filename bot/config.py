@@ -48,6 +48,7 @@ class Settings:
     llm_timeout_s: float = 60.0
     llm_languages: tuple[str, ...] = ("en",)
     vosk_model_path: Path | None = None
+    rails: bool = True  # the guardrail layer (bot/rails); only tests of the bare engine turn it off
 
     @property
     def embedded(self) -> bool:

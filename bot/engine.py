@@ -9,6 +9,7 @@ keeps the conversation log in step with the checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 from langgraph.types import Command
 
 from bot.checks import default_input_checks, default_output_checks
+from bot.rails.pii import Vault
 from bot.config import Settings
 from bot.llm import LLMClient, LLMError, track_usage
 from bot.persistence import Database, open_checkpointer
@@ -88,6 +90,28 @@ def customer_record(store: Any, customer_id: str | None, tier: str | None = None
             "language": language or "en", "known": False}
 
 
+def guarded_checks(policies: Any, rails: bool = True) -> tuple[list[Any], list[Any]]:
+    """The input and output checks: the engine's limits and grounding, with the guardrail Guards between them."""
+    inputs, outputs = default_input_checks(policies.input), default_output_checks()
+    if not rails:
+        return inputs, outputs
+    input_rails, output_rails = _rails(policies.directory, _mtimes(policies.directory))
+    return inputs + [input_rails], outputs[:1] + [output_rails] + outputs[1:]
+
+
+def _mtimes(directory: Any) -> tuple[float, ...]:
+    return tuple(p.stat().st_mtime for p in sorted(directory.glob("*.yaml")))
+
+
+@functools.lru_cache(maxsize=4)
+def _rails(directory: Any, mtimes: tuple[float, ...]) -> tuple[Any, Any]:
+    """The Guards for one policy directory, built once per process (and again only if a policy file changed)."""
+    from bot.rails.guards import build_rails
+    from graphs.prompts import SYSTEM, VOTE_SYSTEM
+
+    return build_rails(load_policies(directory), (SYSTEM, VOTE_SYSTEM))
+
+
 class Engine:
     def __init__(self, deps: Deps, db: Database, checkpointer: Any, durability: str = "async") -> None:
         self.deps = deps
@@ -112,11 +136,12 @@ class Engine:
             store=open_store(settings.store_path),
             kb=default_kb(),
             policies=policies,
-            input_checks=default_input_checks(policies.input),
-            output_checks=default_output_checks(),
             queue=db,
             llm_languages=settings.llm_languages,
+            vault=Vault(),
         )
+        if "input_checks" not in overrides or "output_checks" not in overrides:
+            deps.input_checks, deps.output_checks = guarded_checks(policies, settings.rails)
         for key, value in overrides.items():
             setattr(deps, key, value)
         return cls(deps, db, checkpointer if checkpointer is not None else open_checkpointer(settings))
@@ -175,13 +200,14 @@ class Engine:
         if record is None:
             raise UnknownConversation(f"no conversation {conversation_id!r}; start one first")
         snapshot = self.graph.get_state(self._config(conversation_id))
+        # The raw text goes in through the run's context (never checkpointed); `input_checks` stores it redacted.
         if "wait_for_human" in (snapshot.next or ()):
-            payload: Any = Command(resume={"kind": "customer", "text": text})
+            payload: Any = Command(resume={"kind": "customer"})
         elif snapshot.values:
-            payload = {"message": text}
+            payload = {"message": ""}
         else:
-            payload = dict(new_conversation(conversation_id, record["customer"], record["channel"]), message=text)
-        return self._run(conversation_id, payload, on_text, customer_turn=True)
+            payload = dict(new_conversation(conversation_id, record["customer"], record["channel"]), message="")
+        return self._run(conversation_id, payload, on_text, customer_turn=True, inbox=text)
 
     def agent_event(self, conversation_id: str, event: dict[str, Any],
                     on_text: TextCallback | None = None) -> TurnResult:
@@ -193,7 +219,7 @@ class Engine:
         return self._run(conversation_id, Command(resume=event), on_text, customer_turn=False)
 
     def _run(self, conversation_id: str, payload: Any, on_text: TextCallback | None,
-             customer_turn: bool) -> TurnResult:
+             customer_turn: bool, inbox: str | None = None) -> TurnResult:
         started = time.perf_counter()
         usage = track_usage()
         first_text: list[float] = []
@@ -209,7 +235,7 @@ class Engine:
         values: dict[str, Any] = self.graph.invoke(
             payload,
             self._config(conversation_id),
-            context=dataclasses.replace(self.deps, emit=emit),
+            context=dataclasses.replace(self.deps, emit=emit, inbox=inbox),
             durability=self.durability,  # type: ignore[arg-type]
         )
         total = time.perf_counter() - started

@@ -16,40 +16,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.rails.policy import InputRails, OutputRails, PiiPolicy, RailsPolicy
+from bot.phrases import PhraseSet, normalize  # noqa: F401  (re-exported: matchers are part of the policy API)
 from bot.taxonomy import HANDOFF_REASONS
 
 
 class PolicyError(ValueError):
     """A policy file is missing or invalid; the message names the file and the field."""
-
-
-def normalize(text: str) -> str:
-    """The form every matcher sees: NFKC, casefolded, curly quotes straightened, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = text.replace("\u2019", "'").replace("\u2018", "'")
-    return " ".join(text.split())
-
-
-class PhraseSet:
-    """Case-insensitive phrase matcher on word boundaries; entries starting with `re:` are regular expressions."""
-
-    def __init__(self, phrases: list[str]) -> None:
-        self.phrases = list(phrases)
-        parts = []
-        for phrase in phrases:
-            if phrase.startswith("re:"):
-                parts.append(f"(?:{phrase[3:]})")
-            else:
-                words = [re.escape(w) for w in normalize(phrase).split()]
-                parts.append(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)")
-        self._regex = re.compile("|".join(parts), re.IGNORECASE) if parts else None
-
-    def find(self, text: str) -> str | None:
-        """The first matching excerpt of normalised `text`, or None."""
-        if self._regex is None:
-            return None
-        match = self._regex.search(normalize(text))
-        return match.group(0) if match else None
 
 
 class _Model(BaseModel):
@@ -204,6 +177,7 @@ class Policies(BaseModel):
     escalation: EscalationPolicy
     input: InputPolicy
     messages: Messages
+    rails: RailsPolicy = RailsPolicy()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -239,9 +213,19 @@ def load_policies(directory: Path) -> Policies:
         escalation.repeated_failure.matcher, escalation.high_stakes.matchers
     except re.error as exc:
         raise PolicyError(f"{directory / 'escalation.yaml'}: bad regular expression: {exc}") from None
+    rails = RailsPolicy(
+        input=_validate(InputRails, directory / "input_rails.yaml"),
+        pii=_validate(PiiPolicy, directory / "pii.yaml"),
+        output=_validate(OutputRails, directory / "output_rails.yaml"),
+    )
+    try:
+        rails.compile()
+    except re.error as exc:
+        raise PolicyError(f"{directory}: bad regular expression in a rail policy: {exc}") from None
     return Policies(
         directory=directory,
         escalation=escalation,
         input=_validate(InputPolicy, directory / "input.yaml"),
         messages=Messages(_read_yaml(directory / "messages.yaml")),
+        rails=rails,
     )

@@ -3,7 +3,10 @@
     receive → input_checks ─┬─ understand → decide ─┬─ act ──────────────┐
                             │                       ├─ escalate → package_handoff ─┤
                             │                       └────────────────────────────────┤
-                            └────────────────────────────────────────────────────→ answer → output_checks → reply
+                            ├─ (blocked) ──────────────────────────────────────→ answer → output_checks ─┬─ reply
+                            └─ (blocked, policy hands off) → escalate                                └─ (a reply the
+                                                                            rails refused twice, policy hands off)
+                                                                                          → escalate
     reply ─┬─ (mode ai) → END
            └─ (mode human) → wait_for_human ─┬─ customer wrote → receive   (queued for the agent, not answered)
                                              ├─ agent replied  → wait_for_human
@@ -23,7 +26,7 @@ from graphs.context import Deps
 from graphs.nodes.act import act
 from graphs.nodes.answer import answer
 from graphs.nodes.decide import decide
-from graphs.nodes.deliver import output_checks, reply, route_after_reply
+from graphs.nodes.deliver import output_checks, reply, route_after_output, route_after_reply
 from graphs.nodes.handoff import escalate, package_handoff, route_after_wait, wait_for_human
 from graphs.nodes.intake import input_checks, receive, route_after_input
 from graphs.nodes.understand import understand
@@ -56,14 +59,14 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
 
     g.add_edge(START, "receive")
     g.add_edge("receive", "input_checks")
-    g.add_conditional_edges("input_checks", route_after_input, ["understand", "answer"])
+    g.add_conditional_edges("input_checks", route_after_input, ["understand", "answer", "escalate"])
     g.add_edge("understand", "decide")
     g.add_conditional_edges("decide", route_decision, ["act", "escalate", "answer"])
     g.add_edge("act", "answer")
     g.add_edge("escalate", "package_handoff")
     g.add_edge("package_handoff", "answer")
     g.add_edge("answer", "output_checks")
-    g.add_edge("output_checks", "reply")
+    g.add_conditional_edges("output_checks", route_after_output, ["reply", "escalate"])
     g.add_conditional_edges("reply", route_after_reply, {"wait_for_human": "wait_for_human", "end": END})
     g.add_conditional_edges(
         "wait_for_human", route_after_wait, {"receive": "receive", "wait_for_human": "wait_for_human", "end": END}

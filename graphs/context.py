@@ -18,6 +18,7 @@ from bot.policy import Policies
 if TYPE_CHECKING:
     from bot.llm import LLMClient
     from bot.nlu import NLU
+    from bot.rails.pii import Vault
     from bot.store.base import Backend
     from bot.store.kb import KnowledgeBase
 
@@ -35,10 +36,14 @@ class Deps:
     llm_languages: tuple[str, ...] = ("en",)  # languages the LLM can answer in; "*" for any
     llm_vote: bool = True  # ask the LLM for a structured intent vote when the classifier is unsure
     wait_minutes: Callable[[], float | None] = lambda: None  # expected agent wait (the queue fills this in)
+    vault: Vault | None = None  # raw personal data behind the placeholders (in memory only), for the tools
     clock: Callable[[], float] = time.time
     # Where checked reply text goes as it is produced. The engine sets it per turn (a copy of this object), so the
     # graph runs without LangGraph's threaded stream plumbing: every node executes inline, in the caller's thread.
     emit: Callable[[str], None] = lambda text: None
+    # The customer's raw message for this run, also set per run by the engine. It travels here, not in the state,
+    # because the state is checkpointed: only the redacted text that `input_checks` makes of it is ever stored.
+    inbox: str | None = None
 
     def speaks(self, language: str) -> bool:
         return "*" in self.llm_languages or language in self.llm_languages

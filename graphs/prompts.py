@@ -51,6 +51,15 @@ def vote_messages(text: str, candidates: list[str]) -> list[dict[str, str]]:
     ]
 
 
+def reask_messages(messages: list[dict[str, str]], reason: str) -> list[dict[str, str]]:
+    """The same prompt once more, told why the last reply was refused (the output rails' re-ask)."""
+    note = (f"Your last reply was not sent because of this problem: {reason}. Write a new reply without it. "
+            "Follow the rules.")
+    last = dict(messages[-1])
+    last["content"] = f"{last['content']}\nNOTE: {note}"
+    return messages[:-1] + [last]
+
+
 def user_content(text: str, facts: list[str], task: str | None) -> str:
     """The last user message: the customer's words, after the facts and the task when there are any."""
     if not facts and task is None:

@@ -72,6 +72,7 @@ class ConversationState(TypedDict, total=False):
     reply_source: str  # template | llm | llm+facts | facts
     streamed: str  # the part of `reply` already sent to the customer while it was generated
     blocked: bool
+    rail_flags: dict[str, Any]  # signals from the input rails for the triggers, e.g. {"abusive": True}
     check_events: list[dict[str, Any]]
     # accumulated
     transcript: Annotated[list[Turn], operator.add]
@@ -88,6 +89,7 @@ class ConversationState(TypedDict, total=False):
     handbacks: int  # times an agent returned the conversation to the AI (loop protection)
     llm_history: list[dict[str, str]]  # earlier prompts and replies exactly as sent (prompt-cache friendly)
     llm_failures: int  # replies in a row the LLM failed to write
+    rail_blocks: int  # customer messages the input rails blocked in this conversation
     human_event: str | None  # the last event while waiting for a human: customer | agent_reply | resolve | hand_back
 
 

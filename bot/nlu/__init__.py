@@ -33,6 +33,7 @@ from bot.nlu.language import detect_language
 from bot.nlu.language import warm as _warm_language
 from bot.nlu.sentiment import sentiment as score_sentiment
 from bot.nlu.sentiment import warm as _warm_sentiment
+from bot.rails.placeholders import sample_view
 
 __all__ = [
     "Analysis",
@@ -108,12 +109,13 @@ class NLU:
     def analyze(self, text: str) -> Analysis:
         """Intent distribution, sentiment, entities and language of one customer message."""
         text = text or ""
-        language, language_confidence = detect_language(text)
+        words = sample_view(text)  # placeholders read as ordinary values of their kind; entities keep the placeholders
+        language, language_confidence = detect_language(words)
         return Analysis(
-            intents=self.classifier.predict(text),
-            sentiment=score_sentiment(text),
+            intents=self.classifier.predict(words),
+            sentiment=score_sentiment(words),
             entities=extract_entities(text),
             language=language,
             language_confidence=language_confidence,
-            clarity=clarity(text, self.classifier.known_words) if language == "en" else 1.0,
+            clarity=clarity(words, self.classifier.known_words) if language == "en" else 1.0,
         )

@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.rails.placeholders import PLACEHOLDER
+
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 
 _ORDER_DIRECT = re.compile(r"(?<![\w#])#?\s?[Aa](\d{5})(?!\d)\b")
@@ -48,6 +50,9 @@ _AMOUNT = re.compile(
     re.IGNORECASE,
 )
 
+_PLACEHOLDER = PLACEHOLDER
+_PLACEHOLDER_KINDS = {"EMAIL": "emails", "PHONE": "phones"}
+
 _PHONE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,}\d(?![\w])")
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
 
@@ -56,7 +61,7 @@ def _mask(text: str, start: int, end: int) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
 
-def _luhn_ok(digits: str) -> bool:
+def luhn_ok(digits: str) -> bool:
     total, alt = 0, False
     for ch in reversed(digits):
         d = int(ch)
@@ -91,6 +96,12 @@ def extract(text: str) -> dict[str, list[str]]:
     s = unicodedata.normalize("NFKC", text)
     found: list[tuple[int, str, str]] = []  # (position, kind, value) so each list keeps textual order
 
+    # Personal data was replaced by placeholders at the door ([EMAIL-3f9a]); they stand for the value itself.
+    for m in _PLACEHOLDER.finditer(s):
+        kind = _PLACEHOLDER_KINDS.get(m.group(1))
+        if kind:
+            found.append((m.start(), kind, m.group(0)))
+        s = _mask(s, m.start(), m.end())
     for m in _EMAIL.finditer(s):
         found.append((m.start(), "emails", m.group(0).lower().rstrip(".")))
         s = _mask(s, m.start(), m.end())
@@ -113,7 +124,7 @@ def extract(text: str) -> dict[str, list[str]]:
         has_sep = bool(re.search(r"[\s().-]", cand))
         if not (cand.startswith("+") or has_sep or len(digits) >= 10):
             continue
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits) and not cand.startswith("+"):
+        if 13 <= len(digits) <= 19 and luhn_ok(digits) and not cand.startswith("+"):
             continue  # a payment card number, not a phone
         found.append((m.start(), "phones", re.sub(r"\s+", " ", cand)))
         s = _mask(s, m.start(), m.end())

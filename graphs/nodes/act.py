@@ -7,6 +7,7 @@ that answers `needs_confirmation` turns the reply into a yes/no question instead
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -25,22 +26,52 @@ _FITS = {
 }
 
 
-def _caller(state: ConversationState) -> tools.Caller:
+# Personal data the store returns with a record (the customer's own e-mail, phone, address): the reply never needs
+# it and the state is stored, so it is dropped before the result enters the state.
+_PRIVATE_KEYS = frozenset({"email", "phone", "address", "shipping_address", "billing_address"})
+
+
+def _caller(state: ConversationState, deps: Deps) -> tools.Caller:
     customer = state.get("customer", {})
     if customer.get("known"):
         return tools.Caller(customer_id=customer.get("id"))
     emails = (state.get("facts") or {}).get("emails") or []
-    return tools.Caller(email=emails[-1] if emails else None)
+    return tools.Caller(email=_reveal(state, deps, emails[-1]) if emails else None)
+
+
+def _reveal(state: ConversationState, deps: Deps, value: Any) -> Any:
+    """The raw value behind a placeholder ([EMAIL-3f9a]), for the tool call only."""
+    if deps.vault is None or not isinstance(value, str):
+        return value
+    return deps.vault.reveal(state["conversation_id"], value)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if k in _PRIVATE_KEYS and v else _scrub(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _run(state: ConversationState, deps: Deps, caller: tools.Caller, name: str,
+         args: dict[str, Any]) -> tools.ToolResult:
+    """Run a tool with the real values behind any placeholders; record it with the placeholders and no PII."""
+    result = tools.run(name, deps.store, caller, {k: _reveal(state, deps, v) for k, v in args.items()})
+    message = result.message
+    if deps.vault is not None:
+        message = deps.vault.conceal(state["conversation_id"], message)
+    return dataclasses.replace(result, args=dict(args), message=message, data=_scrub(result.data))
 
 
 def act(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     decision = dict(state["decision"])
-    caller = _caller(state)
+    caller = _caller(state, deps)
     results: list[tools.ToolResult] = []
     facts = dict(state.get("facts") or {})
 
-    result = tools.run(decision["tool"], deps.store, caller, dict(decision["args"]))
+    result = _run(state, deps, caller, decision["tool"], dict(decision["args"]))
     results.append(result)
 
     pending = decision.get("pending") or {}
@@ -50,7 +81,7 @@ def act(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         fitting = [o for o in orders if o["status"] in _FITS.get(intent, set())]
         if len(fitting) == 1:
             tool, args = order_tool_call(intent, fitting[0]["id"], state["message"])
-            result = tools.run(tool, deps.store, caller, args)
+            result = _run(state, deps, caller, tool, args)
             results.append(result)
             facts["last_order_id"] = fitting[0]["id"]
             decision.update(tool=tool, args=args, pending=None)

@@ -17,13 +17,14 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from bot import tools
-from bot.checks import Grounding
+from bot.checks import Grounding, OutputVerdict
 from bot.llm import LLMError
 from bot.store.kb import excerpt
 from bot.streaming import SentenceBuffer
 from graphs import prompts
 from graphs.context import Deps
 from graphs.nodes.decide import SMALL_TALK  # their fallbacks are in guardrails/messages.yaml under smalltalk.*
+from graphs.nodes.deliver import tools_ok
 from graphs.state import ConversationState
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ def _template(state: ConversationState, deps: Deps) -> str | None:
     if decision.get("action") == "escalate":
         language = state.get("customer", {}).get("language", "en")
         key = "handoff.notice" if deps.speaks(language) else "handoff.notice_language"
-        return messages.get(key, wait=_wait_sentence(deps))
+        notice = messages.get(key, wait=_wait_sentence(deps))
+        preface = (decision.get("args") or {}).get("preface")  # a rail's refusal said before the handoff notice
+        return f"{messages.get(preface)} {notice}" if preface else notice
     key = decision.get("template")
     if key:
         return messages.get(key, **(decision.get("args") or {}))
@@ -134,16 +137,19 @@ def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if language != "en" and deps.llm is not None and deps.speaks(language):
         plan = _in_language(plan, language)
     if isinstance(plan, str):
-        return {"reply": plan, "reply_source": "template"}
+        # After a reply the rails refused and the policy escalated, the notice follows what was already said.
+        said = state.get("reply", "") if (state.get("decision") or {}).get("args", {}).get("after_reply") else ""
+        return {"reply": f"{said} {plan}".strip(), "reply_source": "template", "streamed": said}
 
-    grounding = Grounding((*plan.facts, plan.lead, state["message"]))
+    grounding = Grounding((*plan.facts, plan.lead, state["message"]), customer=state["message"],
+                          tools_ok=tools_ok(state))
     emitted: list[str] = []
     events: list[dict[str, Any]] = []
     if plan.lead:
         # Tool results are the answer: the customer reads them at once, the LLM only adds a next step.
-        ok, checked, found = _check(plan.lead, grounding, deps)
+        failed, checked, found = _check(plan.lead, grounding, deps)
         events += found
-        emitted.append((checked if ok else deps.policies.messages.get("fallback.generic")) + " ")
+        emitted.append((checked if failed is None else deps.policies.messages.get("fallback.generic")) + " ")
         deps.emit(emitted[-1])
     if not plan.llm:
         return _finish(deps, state, plan, emitted, events, source="facts", fallback=False)
@@ -156,7 +162,17 @@ def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     )
     raw: list[str] = []
     try:
-        violated = _generate(deps, messages, grounding, plan, emitted, events, raw)
+        failed = _generate(deps, messages, grounding, plan, emitted, events, raw)
+        for _ in range(deps.policies.rails.output.reask if failed else 0):
+            # Ask once more, saying why; sentences already sent stay sent, the refused one never was.
+            events.append({"rail": failed.rail or "output", "action": "reask", "reason": failed.reason or "",
+                           "detail": ""})
+            raw = []
+            failed = _generate(deps, prompts.reask_messages(messages, failed.reason or "it broke a rule"),
+                               grounding, plan, emitted, events, raw)
+            if failed is None:
+                break
+        violated = failed is not None
     except LLMError as exc:
         log.warning("answer: LLM failed (%s); replying from facts", exc.kind)
         events.append({"rail": "llm", "action": "fallback", "reason": exc.kind, "detail": ""})
@@ -165,6 +181,13 @@ def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return result
     result = _finish(deps, state, plan, emitted, events, source="llm+facts" if violated or plan.lead else "llm",
                      fallback=violated and not plan.lead)
+    if failed is not None and failed.escalate and state.get("mode") != "human":
+        events.append({"rail": failed.rail or "output", "action": "escalate", "reason": failed.reason or "",
+                       "detail": ""})
+        result["decision"] = {"action": "escalate", "reason": "guardrail", "template": None,
+                              "evidence": f"reply refused twice by the {failed.rail} rail: {failed.reason}",
+                              "args": {"after_reply": True, "triggers": []}}
+        result["events"] = [dict(e, turn=state["turn"]) for e in events]
     # The generated text goes into the history as the server's cache holds it, so that the next prompt extends
     # this one exactly; a reply the checks replaced is recorded as said.
     generated = "".join(raw)
@@ -175,20 +198,24 @@ def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 
 def _generate(deps: Deps, messages: list[dict[str, str]], grounding: Grounding, plan: ReplyPlan,
-              emitted: list[str], events: list[dict[str, Any]], raw: list[str]) -> bool:
-    """Stream the LLM's reply sentence by sentence through the output checks; True if one failed (and stopped it)."""
+              emitted: list[str], events: list[dict[str, Any]], raw: list[str]) -> OutputVerdict | None:
+    """Stream the LLM's reply sentence by sentence through the output checks; the failed verdict stops it."""
     buffer = SentenceBuffer()
+    failure: list[OutputVerdict] = []
 
     def release(sentence: str) -> bool:
         sentence = _tidy(sentence)
         if not sentence.strip():
             return True
-        ok, checked, found = _check(sentence, grounding, deps)
+        failed, checked, found = _check(sentence, grounding, deps)
         events.extend(found)
-        if not ok:
+        if failed is not None:
+            failure.append(failed)
             return False
         if plan.lead and _repeats(checked, plan.lead):
             return True  # the facts were said already; a paraphrase adds nothing
+        if checked.strip() in (e.strip() for e in emitted):
+            return True  # a re-asked reply repeating a sentence already sent
         emitted.append(checked)
         deps.emit(checked)
         return True
@@ -197,9 +224,11 @@ def _generate(deps: Deps, messages: list[dict[str, str]], grounding: Grounding, 
         raw.append(delta)
         for sentence in buffer.feed(delta):
             if not release(sentence):
-                return True
+                return failure[0]
     rest = buffer.flush()
-    return bool(rest.strip()) and not release(rest)
+    if rest.strip() and not release(rest):
+        return failure[0]
+    return None
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -239,15 +268,16 @@ def _finish(deps: Deps, state: ConversationState, plan: ReplyPlan, emitted: list
     }
 
 
-def _check(sentence: str, grounding: Grounding, deps: Deps) -> tuple[bool, str, list[dict[str, Any]]]:
+def _check(sentence: str, grounding: Grounding, deps: Deps) -> tuple[OutputVerdict | None, str, list[dict[str, Any]]]:
+    """(the verdict that refused the sentence or None, the sentence as fixed by the checks, their audit events)."""
     events: list[dict[str, Any]] = []
     for check in deps.output_checks:
         verdict = check.check(sentence, grounding)
         events += verdict.events
         if not verdict.ok:
-            return False, sentence, events
+            return verdict, sentence, events
         sentence = verdict.text
-    return True, sentence, events
+    return None, sentence, events
 
 
 def _retrieve(deps: Deps, query: str, k: int = KB_PASSAGES) -> dict[str, Any] | None:

@@ -61,6 +61,7 @@ def decide(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         low_confidence_streak=state.get("low_confidence_streak", 0),
         tier=customer.get("tier", "standard"),
         handed_back=state.get("handbacks", 0) > 0,
+        abusive=bool((state.get("rail_flags") or {}).get("abusive")),
     )
     fired = escalation.evaluate(signals, policy)
     if fired:

@@ -26,21 +26,29 @@ def output_checks(state: ConversationState, runtime: Runtime[Deps]) -> dict[str,
         pending = reply
     events: list[dict[str, Any]] = []
     if pending.strip():
-        grounding = Grounding((reply,))
+        grounding = Grounding((reply,), customer=state.get("message", ""), tools_ok=tools_ok(state))
         for check in deps.output_checks:
             verdict = check.check(pending, grounding)
             events += verdict.events
             if not verdict.ok:
-                pending = deps.policies.messages.get("fallback.generic")
+                pending = deps.policies.messages.get("rails.fallback")
                 break
             pending = verdict.text
         deps.emit(pending)
-        reply = (reply[: len(streamed)] + pending) if streamed and reply.startswith(streamed) else pending
+        if streamed and reply.startswith(streamed):
+            reply = reply[: len(streamed)].rstrip() + " " + pending.lstrip()
+        else:
+            reply = pending
     return {
         "reply": reply,
         "check_events": list(state.get("check_events", [])) + events,
         "events": [dict(e, turn=state["turn"]) for e in events],
     }
+
+
+def tools_ok(state: ConversationState) -> tuple[str, ...]:
+    """The tools that succeeded in this turn: the only actions a reply may say were done."""
+    return tuple(r["tool"] for r in state.get("tool_results") or [] if r.get("ok"))
 
 
 def reply(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -59,6 +67,12 @@ def reply(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         ],
         "intents": [understanding.get("intent")],
     }
+
+
+def route_after_output(state: ConversationState) -> str:
+    """A reply the output rails refused (and the policy escalates) hands off after it is said."""
+    escalating = (state.get("decision") or {}).get("action") == "escalate" and state.get("mode") != "human"
+    return "escalate" if escalating else "reply"
 
 
 def route_after_reply(state: ConversationState) -> str:

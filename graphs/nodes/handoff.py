@@ -64,6 +64,7 @@ def wait_for_human(state: ConversationState, runtime: Runtime[Deps]) -> dict[str
     kind = event.get("kind") if isinstance(event, dict) else None
     agent = event.get("agent", "agent") if isinstance(event, dict) else "agent"
     if kind == "customer":
+        # The engine passes the text in the run's context (deps.inbox); a direct caller may still put it here.
         return {"human_event": "customer", "message": str(event.get("text", ""))}
     if kind == "agent_reply":
         text = str(event.get("text", "")).strip()

@@ -23,35 +23,66 @@ def receive(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "reply_source": "",
         "streamed": "",
         "blocked": False,
+        "rail_flags": {},
         "check_events": [],
     }
 
 
 def input_checks(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    """Run every input check in order; the first refusal ends the turn with its canned message."""
+    """Run every input check in order (limits, then the guardrail rails); a refusal or a block ends the turn.
+
+    The raw message comes from the run's context (`deps.inbox`), never from the checkpointed state; what is stored
+    from here on is the checks' text: normalised, personal data replaced by placeholders. The raw values behind the
+    placeholders go to the vault, in memory, for the tools.
+    """
     deps = runtime.context
-    text = state.get("message", "")
+    text = deps.inbox if deps.inbox is not None else state.get("message", "")
     events: list[dict[str, Any]] = []
+    flags: dict[str, Any] = {}
     for check in deps.input_checks:
         verdict = check.check(text)
         events += verdict.events
         text = verdict.text
+        flags.update(verdict.flags)
+        if verdict.secrets and deps.vault is not None:
+            deps.vault.keep(state["conversation_id"], verdict.secrets)
         if verdict.refuse or verdict.blocked:
-            placeholder = f"[message not accepted: {verdict.refuse or 'blocked'}]"
-            return {
-                "message": text,
-                "blocked": verdict.blocked,
-                "decision": {"action": "reject", "template": verdict.refuse, "args": verdict.values},
-                "check_events": events,
-                "events": [dict(e, turn=state["turn"]) for e in events],
-                "transcript": [_customer_turn(state, text or placeholder, deps)],
-            }
+            return _refused(state, deps, verdict, text, events)
     return {
         "message": text,
+        "rail_flags": flags,
         "check_events": events,
         "events": [dict(e, turn=state["turn"]) for e in events],
         "transcript": [_customer_turn(state, text, deps)],
     }
+
+
+def _refused(state: ConversationState, deps: Deps, verdict: Any, text: str,
+             events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The turn of a refused or blocked message: a canned answer, or a handoff when the policy says so."""
+    placeholder = f"[message not accepted: {verdict.refuse or 'blocked'}]"
+    update: dict[str, Any] = {
+        "message": text,
+        "blocked": verdict.blocked,
+        "decision": {"action": "reject", "template": verdict.refuse, "args": verdict.values},
+        "check_events": events,
+        "events": [dict(e, turn=state["turn"]) for e in events],
+        "transcript": [_customer_turn(state, text or placeholder, deps)],
+    }
+    if not verdict.blocked:
+        return update
+    blocks = state.get("rail_blocks", 0) + 1
+    update["rail_blocks"] = blocks
+    limit = deps.policies.rails.input.escalate_after_blocks
+    if state.get("mode") != "human" and (verdict.escalate or (limit and blocks >= limit)):
+        rail = next((e for e in events if e.get("action") == "block"), {})
+        why = "the policy hands this topic to a person" if verdict.escalate else f"{blocks} blocked messages"
+        update["decision"] = {
+            "action": "escalate", "reason": "guardrail", "template": None,
+            "evidence": f"{rail.get('rail', 'rail')}: {rail.get('reason', '')} ({why})",
+            "args": {"preface": verdict.refuse, "triggers": []},
+        }
+    return update
 
 
 def _customer_turn(state: ConversationState, text: str, deps: Deps) -> dict[str, Any]:
@@ -59,4 +90,7 @@ def _customer_turn(state: ConversationState, text: str, deps: Deps) -> dict[str,
 
 
 def route_after_input(state: ConversationState) -> str:
-    return "answer" if state.get("decision", {}).get("action") == "reject" else "understand"
+    action = state.get("decision", {}).get("action")
+    if action == "escalate":
+        return "escalate"
+    return "answer" if action == "reject" else "understand"

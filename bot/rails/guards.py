@@ -1,0 +1,146 @@
+"""The two Guards (input, output), built once per process, behind the engine's input- and output-check hooks.
+
+guardrails-ai is configured here, before it is imported anywhere else in the bot:
+
+* `GUARDRAILS_RUN_SYNC=true` — validators run one after another in this thread (the async mode keeps only one FIX).
+* No telemetry: `OTEL_SDK_DISABLED=true`, guardrails' own tracing off, and its Hub metrics singleton created
+  disabled, whatever `~/.guardrailsrc` says (a Guard re-reads that file, which enables metrics by default).
+  Set `BOT_GUARDRAILS_TELEMETRY=true` to leave guardrails' defaults alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from bot.checks import Grounding, InputVerdict, OutputVerdict
+from bot.policy import Policies
+
+log = logging.getLogger(__name__)
+
+_TELEMETRY = os.environ.get("BOT_GUARDRAILS_TELEMETRY", "").lower() in ("1", "true", "yes")
+os.environ.setdefault("GUARDRAILS_RUN_SYNC", "true")
+if not _TELEMETRY:
+    os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+
+from guardrails import Guard, OnFailAction  # noqa: E402
+from guardrails.settings import settings as _gr_settings  # noqa: E402
+
+from bot.rails import validators as v  # noqa: E402
+from bot.rails.detectors import Finding, ReplyContext, _shingles  # noqa: E402
+from bot.rails.pii import Redactor  # noqa: E402
+from bot.rails.toxicity import profanity_model  # noqa: E402
+
+BLOCKING = ("injection", "dangerous")
+
+
+def _quiet_guardrails() -> None:
+    if _TELEMETRY:
+        return
+    from guardrails.utils.hub_telemetry_utils import HubTelemetry
+
+    _gr_settings.disable_tracing = True
+    _gr_settings.rc.enable_metrics = False
+    HubTelemetry(enabled=False)  # a singleton: created disabled now, every later Guard reuses it
+
+
+class InputRails:
+    """PII redaction, injection, dangerous requests and abuse, in one Guard call per customer message."""
+
+    name = "input_rails"
+
+    def __init__(self, policies: Policies, redactor: Redactor) -> None:
+        _quiet_guardrails()
+        rails = policies.rails.input
+        self.policy = rails
+        self.guard = Guard(name="csbot-input", history_max_length=1).use(
+            v.PiiRedaction(redactor=redactor, on_fail=OnFailAction.FIX),
+            v.PromptInjection(policy=rails, on_fail=OnFailAction.NOOP),
+            v.DangerousRequest(policy=rails, on_fail=OnFailAction.NOOP),
+            v.Abuse(policy=rails, model=profanity_model(), on_fail=OnFailAction.NOOP),
+        )
+        _quiet_guardrails()
+
+    def check(self, text: str) -> InputVerdict:
+        metadata: dict[str, Any] = {"findings": [], "secrets": {}}
+        try:
+            self.guard.validate(text, metadata=metadata)
+        except Exception as exc:  # a rail that crashes fails closed: nothing unchecked goes further
+            log.error("input rails failed (%s); message refused", type(exc).__name__)
+            return InputVerdict(text="", refuse="fallback.generic", blocked=True,
+                                events=[{"rail": "input_rails", "action": "block", "reason": "error",
+                                         "detail": type(exc).__name__}])
+        findings: list[Finding] = metadata["findings"]
+        secrets: dict[str, str] = metadata["secrets"]
+        redacted = metadata.get("redacted", text)
+        verdict = InputVerdict(text=redacted, events=[f.event() for f in findings], secrets=secrets)
+        block = next((f for f in findings if f.rail in BLOCKING and f.action == "block"), None)
+        if block is not None:
+            verdict.blocked = True
+            verdict.refuse = f"rails.{block.reason}" if block.reason == "self_harm" else f"rails.{block.rail}"
+            verdict.escalate = block.escalate
+        if any(f.rail == "toxicity" for f in findings):
+            verdict.flags["abusive"] = True
+        return verdict
+
+
+class OutputRails:
+    """Redaction (fixed in place) and the rails that refuse a reply (leakage, commitments, competitors, tone)."""
+
+    name = "output_rails"
+
+    def __init__(self, policies: Policies, prompts: tuple[str, ...]) -> None:
+        _quiet_guardrails()
+        rails = policies.rails.output
+        self.policy = rails
+        shingles: set[tuple[str, ...]] = set()
+        for prompt in prompts:
+            shingles |= _shingles(prompt, rails.leakage.prompt_overlap_words)
+        model = profanity_model()
+        self.guard = Guard(name="csbot-output", history_max_length=1).use(
+            v.PiiOutput(policy=policies.rails.pii, on_fail=OnFailAction.FIX),
+            v.PromptLeakage(policy=rails, shingles=shingles, on_fail=OnFailAction.NOOP),
+            v.Commitments(policy=rails, on_fail=OnFailAction.NOOP),
+            v.Competitors(policy=rails, on_fail=OnFailAction.NOOP),
+            v.Tone(policy=rails, model=model, on_fail=OnFailAction.NOOP),
+        )
+        _quiet_guardrails()
+
+    def check(self, text: str, grounding: Grounding) -> OutputVerdict:
+        ctx = ReplyContext(facts=grounding.text, customer=grounding.customer, tools_ok=grounding.tools_ok)
+        metadata: dict[str, Any] = {"findings": [], "reply_context": ctx}
+        try:
+            outcome = self.guard.validate(text, metadata=metadata)
+        except Exception as exc:
+            log.error("output rails failed (%s); reply withheld", type(exc).__name__)
+            return OutputVerdict(text=text, ok=False, reason="the output rails failed",
+                                 events=[{"rail": "output_rails", "action": "fallback", "reason": "error",
+                                          "detail": type(exc).__name__}])
+        findings: list[Finding] = metadata["findings"]
+        fixed = text
+        for f in findings:
+            if f.rail == "pii":
+                fixed = self._fixed(outcome, text)
+                break
+        refused = next((f for f in findings if f.action == "reask"), None)
+        events = [f.event() for f in findings]
+        if refused is None:
+            return OutputVerdict(text=fixed, events=events)
+        return OutputVerdict(text=fixed, ok=False, reason=f"{refused.rail}: {refused.reason} ('{refused.excerpt}')",
+                             events=events, rail=refused.rail, escalate=refused.rail in self.policy.escalate)
+
+    @staticmethod
+    def _fixed(outcome: Any, text: str) -> str:
+        """The text after the FIX validators: guardrails returns it when every other validator passed."""
+        output = getattr(outcome, "validated_output", None)
+        if isinstance(output, str):
+            return output
+        # Another rail failed too (NOOP leaves validated_output empty): the reply is refused anyway.
+        return text
+
+
+def build_rails(policies: Policies, prompts: tuple[str, ...], pii_key: bytes | None = None) -> tuple[InputRails, OutputRails]:
+    """Both Guards, built once at engine start-up (guardrails-ai, presidio and the profanity model load here)."""
+    redactor = Redactor(policies.rails.pii, key=pii_key)
+    return InputRails(policies, redactor), OutputRails(policies, prompts)
