@@ -17,6 +17,8 @@ from urllib.parse import unquote
 
 from anyascii import anyascii
 
+from bot.rails.confusables import fold_confusables
+
 MAX_VIEW_CHARS = 20_000  # rails look at this much of a message (longer ones are refused by the input limits)
 
 _INVISIBLE = {"Cf", "Cc", "Mn", "Me"}  # format (zero-width, bidi), control, combining marks
@@ -24,7 +26,8 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
                        "|": "i", "+": "t", "€": "e"})
 _LEETY = re.compile(r"[a-z][0-9@$!|€+]|[0-9@$!|€+][a-z]")
 # Letters spelled out one at a time: "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e" (words split by 2+ spaces or " / ").
-_SPACED = re.compile(r"(?<![^\W_])(?:[^\W\d_][ .\-_*·]){3,}[^\W\d_](?![^\W_])")
+_SPACED_MARKS = re.compile(r"(?<![^\W_])(?:[^\W\d_][.\-_*·]){2,}[^\W\d_](?![^\W_])")  # i.g.n.o.r.e
+_SPACED = re.compile(r"(?<![^\W_])(?:[^\W\d_] ){3,}[^\W\d_](?![^\W_])")  # i g n o r e
 _B64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}(?:[\s:,]|\\x)?){8,}")
 _HEX_ESCAPE = re.compile(r"(?:\\x[0-9a-fA-F]{2}){4,}")
@@ -74,28 +77,25 @@ def decoded_payloads(text: str) -> list[str]:
 
 
 def _join_spaced(text: str) -> str:
-    return _SPACED.sub(lambda m: re.sub(r"[ .\-_*·]", "", m.group(0)), text)
+    text = _SPACED_MARKS.sub(lambda m: re.sub(r"[.\-_*·]", "", m.group(0)), text)
+    return _SPACED.sub(lambda m: m.group(0).replace(" ", ""), text)
 
 
 def views(text: str) -> list[str]:
     """Every distinct view of `text` worth matching: base, transliterated, de-leeted, letters joined, decoded."""
     base = base_view(text)
     out = [base]
-    ascii_ = anyascii(base).lower() if not base.isascii() else base
+    ascii_ = anyascii(fold_confusables(base)).lower() if not base.isascii() else base
     out.append(ascii_)
     if _LEETY.search(ascii_):
         out.append(ascii_.translate(_LEET))
     joined = _join_spaced(re.sub(r"\s{2,}|\s*/\s*", "  ", ascii_))
-    out.append(joined)
+    out.append(" ".join(joined.split()))
     for payload in decoded_payloads(text[:MAX_VIEW_CHARS]):
-        inner = anyascii(base_view(payload)).lower()
+        inner = anyascii(fold_confusables(base_view(payload))).lower()
         out.append(inner)
         if _LEETY.search(inner):
             out.append(inner.translate(_LEET))
     seen: set[str] = set()
     return [v for v in out if v and not (v in seen or seen.add(v))]  # type: ignore[func-returns-value]
 
-
-def compact(text: str) -> str:
-    """Letters only: what is left of a keyword whatever was put between its letters."""
-    return re.sub(r"[^a-z]", "", text)

@@ -25,6 +25,7 @@ class RuleSet(_Model):
     action: Literal["block", "signal"] = "block"
     categories: dict[str, list[str]] = Field(default_factory=dict)
     escalate: list[str] = Field(default_factory=list)  # categories whose block also hands off (reason guardrail)
+    letters_only: list[str] = Field(default_factory=list)  # categories matched with every non-letter removed
 
     @cached_property
     def matchers(self) -> dict[str, PhraseSet]:
@@ -32,8 +33,14 @@ class RuleSet(_Model):
 
     def find(self, views: list[str]) -> tuple[str, str] | None:
         """(category, excerpt) of the first category matching any view of the message, or None."""
+        squeezed: list[str] | None = None
         for name, matcher in self.matchers.items():
-            for view in views:
+            if name in self.letters_only:
+                squeezed = squeezed or [re.sub(r"[^a-z]", "", v) for v in views]
+                candidates = squeezed
+            else:
+                candidates = views
+            for view in candidates:
                 hit = matcher.find(view)
                 if hit:
                     return name, hit
