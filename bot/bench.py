@@ -8,7 +8,10 @@
   system prompt and the conversation so far), over the turns the LLM writes. `ttft_warm_by_reply_s` splits it by
   kind of reply; `first_text_by_reply_s` is what the customer perceives: the first text that passed the
   sentence-level output checks (a tool's result needs no LLM and is said at once).
-- `rails_ms`: the input and output checks on one message.
+- `rails_ms`: the deterministic rails on one message: the input checks (limits, PII redaction, injection, dangerous
+  requests, abuse) on each customer message of evals/core.jsonl and evals/redteam.jsonl, and the output checks
+  (grounding, PII, leakage, commitments, competitors, tone, length) on each bot reply of the bench. `rails_ms_by_side`
+  splits the two; `rails_ms_per_turn` is both on one turn of the mix (customer message and its reply).
 - `eval_turns_per_s`: `bot eval` replay of evals/core.jsonl (three times over) with the stub LLM, one process per
   core, start-up excluded.
 Figures this version cannot measure yet are `null`.
@@ -123,6 +126,7 @@ def _measure(engine: Engine, recorder: RecordingLLM, llm: LLMClient, turns: int,
     first_text: dict[str, list[float]] = {"tool": [], "small_talk": [], "policy": []}
     llm_first: dict[str, list[float]] = {"small_talk": [], "policy": []}
     rails: list[float] = []
+    replies: list[tuple[str, str]] = []
     done = 0
     console.print(f"bench: {turns} turns for overhead and time to first token …")
     while done < turns:
@@ -139,6 +143,7 @@ def _measure(engine: Engine, recorder: RecordingLLM, llm: LLMClient, turns: int,
                 if result.llm_first_token_s is not None and kind in llm_first:
                     llm_first[kind].append(result.llm_first_token_s)
                 rails.append(_rails_ms(engine, text, result.reply))
+                replies.append((text, result.reply))
                 done += 1
 
     ratios: list[float] = []
@@ -162,7 +167,8 @@ def _measure(engine: Engine, recorder: RecordingLLM, llm: LLMClient, turns: int,
     all_llm_first = [v for values in llm_first.values() for v in values]
     return {
         "turn_overhead_ms": {"p50": round(_pct(overhead_ms, 0.5), 2), "p95": round(_pct(overhead_ms, 0.95), 2)},
-        "rails_ms": {"p50": round(_pct(rails, 0.5), 3), "p95": round(_pct(rails, 0.95), 3)},
+        **_rails_per_message(engine, replies),
+        "rails_ms_per_turn": {"p50": round(_pct(rails, 0.5), 3), "p95": round(_pct(rails, 0.95), 3)},
         "turn_vs_bare_llm": round(statistics.median(ratios), 3) if ratios else None,
         "ttft_warm_s": round(_pct(all_llm_first, 0.5), 3) if all_llm_first else None,
         "ttft_warm_by_reply_s": {k: _p50(v) for k, v in llm_first.items()},
@@ -185,6 +191,46 @@ def _kind(result) -> str:  # type: ignore[no-untyped-def]
     if not result.llm_calls or result.source == "facts":
         return "tool"
     return "small_talk" if result.intent in ("greeting", "thanks", "goodbye") else "policy"
+
+
+def _customer_messages() -> list[str]:
+    from evals.dataset import load
+
+    texts: list[str] = []
+    for name in ("core.jsonl", "redteam.jsonl"):
+        for conversation in load(EVAL_SET.parent / name):
+            texts += conversation.customer_texts()
+    return texts
+
+
+def _rails_per_message(engine: Engine, replies: list[tuple[str, str]]) -> dict[str, Any]:
+    """Input checks on every customer message of the eval sets, output checks on every reply of the bench."""
+    deps = engine.deps
+    inputs: list[float] = []
+    for text in _customer_messages():
+        started = time.perf_counter()
+        for check in deps.input_checks:
+            verdict = check.check(text)
+            if verdict.refuse or verdict.blocked:
+                break
+            text = verdict.text
+        inputs.append((time.perf_counter() - started) * 1000)
+    outputs: list[float] = []
+    for text, reply in replies:
+        grounding = Grounding((reply, text), customer=text)
+        started = time.perf_counter()
+        for check in deps.output_checks:
+            check.check(reply, grounding)
+        outputs.append((time.perf_counter() - started) * 1000)
+    both = inputs + outputs
+    return {
+        "rails_ms": {"p50": round(_pct(both, 0.5), 3), "p95": round(_pct(both, 0.95), 3)},
+        "rails_ms_by_side": {
+            "input": {"p50": round(_pct(inputs, 0.5), 3), "p95": round(_pct(inputs, 0.95), 3), "messages": len(inputs)},
+            "output": {"p50": round(_pct(outputs, 0.5), 3), "p95": round(_pct(outputs, 0.95), 3),
+                       "messages": len(outputs)},
+        },
+    }
 
 
 def _rails_ms(engine: Engine, text: str, reply: str) -> float:

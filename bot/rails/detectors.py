@@ -97,6 +97,10 @@ def pii_out(text: str, ctx: ReplyContext, policy: PiiPolicy) -> tuple[str, list[
         found.append(Finding("pii", "card_number", "fix", f"card ending {digits[-4:]}"))
         return "[card number removed]"
 
+    if placeholders.PLACEHOLDER.search(text):
+        phrases = {k.placeholder: k.spoken_as for k in policy.kinds.values()}
+        found.append(Finding("pii", "placeholder", "fix", ", ".join(p for p, _ in placeholders.kinds_in(text))))
+        text = placeholders.spoken(text, phrases)
     text = _CARD.sub(card, text)
     extracted = entities.extract(text)
     for email in extracted["emails"]:
@@ -109,10 +113,6 @@ def pii_out(text: str, ctx: ReplyContext, policy: PiiPolicy) -> tuple[str, list[
             continue
         found.append(Finding("pii", "phone_number", "fix", "a phone number"))
         text = text.replace(phone, "[phone removed]")
-    if placeholders.PLACEHOLDER.search(text):
-        phrases = {k.placeholder: k.spoken_as for k in policy.kinds.values()}
-        found.append(Finding("pii", "placeholder", "fix", ", ".join(p for p, _ in placeholders.kinds_in(text))))
-        text = placeholders.spoken(text, phrases)
     return text, found
 
 

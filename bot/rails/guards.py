@@ -3,9 +3,9 @@
 guardrails-ai is configured here, before it is imported anywhere else in the bot:
 
 * `GUARDRAILS_RUN_SYNC=true` — validators run one after another in this thread (the async mode keeps only one FIX).
-* No telemetry: `OTEL_SDK_DISABLED=true`, guardrails' own tracing off, and its Hub metrics singleton created
-  disabled, whatever `~/.guardrailsrc` says (a Guard re-reads that file, which enables metrics by default).
-  Set `BOT_GUARDRAILS_TELEMETRY=true` to leave guardrails' defaults alone.
+* No telemetry: `OTEL_SDK_DISABLED=true`, guardrails' own tracing off, and every Guard configured with
+  `allow_metrics_collection=False`, whatever `~/.guardrailsrc` says (without that file guardrails-ai 0.11 sends
+  anonymous metrics to its Hub by default). Set `BOT_GUARDRAILS_TELEMETRY=true` to leave guardrails' defaults alone.
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ BLOCKING = ("injection", "dangerous")
 
 
 def _quiet_guardrails() -> None:
-    if _TELEMETRY:
-        return
-    from guardrails.utils.hub_telemetry_utils import HubTelemetry
+    if not _TELEMETRY:
+        _gr_settings.disable_tracing = True  # guardrails' OpenTelemetry spans (also ~1 ms per call)
 
-    _gr_settings.disable_tracing = True
-    _gr_settings.rc.enable_metrics = False
-    HubTelemetry(enabled=False)  # a singleton: created disabled now, every later Guard reuses it
+
+def _guard(name: str, *validators: Any) -> Guard:
+    guard = Guard(name=name, history_max_length=1).use(*validators)  # history: the last call only, in memory
+    if not _TELEMETRY:
+        guard.configure(allow_metrics_collection=False)
+    return guard
 
 
 class InputRails:
@@ -54,13 +56,13 @@ class InputRails:
         _quiet_guardrails()
         rails = policies.rails.input
         self.policy = rails
-        self.guard = Guard(name="csbot-input", history_max_length=1).use(
+        self.guard = _guard(
+            "csbot-input",
             v.PiiRedaction(redactor=redactor, on_fail=OnFailAction.FIX),
             v.PromptInjection(policy=rails, on_fail=OnFailAction.NOOP),
             v.DangerousRequest(policy=rails, on_fail=OnFailAction.NOOP),
             v.Abuse(policy=rails, model=profanity_model(), on_fail=OnFailAction.NOOP),
         )
-        _quiet_guardrails()
 
     def check(self, text: str) -> InputVerdict:
         metadata: dict[str, Any] = {"findings": [], "secrets": {}}
@@ -98,14 +100,14 @@ class OutputRails:
         for prompt in prompts:
             shingles |= _shingles(prompt, rails.leakage.prompt_overlap_words)
         model = profanity_model()
-        self.guard = Guard(name="csbot-output", history_max_length=1).use(
+        self.guard = _guard(
+            "csbot-output",
             v.PiiOutput(policy=policies.rails.pii, on_fail=OnFailAction.FIX),
             v.PromptLeakage(policy=rails, shingles=shingles, on_fail=OnFailAction.NOOP),
             v.Commitments(policy=rails, on_fail=OnFailAction.NOOP),
             v.Competitors(policy=rails, on_fail=OnFailAction.NOOP),
             v.Tone(policy=rails, model=model, on_fail=OnFailAction.NOOP),
         )
-        _quiet_guardrails()
 
     def check(self, text: str, grounding: Grounding) -> OutputVerdict:
         ctx = ReplyContext(facts=grounding.text, customer=grounding.customer, tools_ok=grounding.tools_ok)

@@ -27,7 +27,7 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _LEETY = re.compile(r"[a-z][0-9@$!|€+]|[0-9@$!|€+][a-z]")
 # Letters spelled out one at a time: "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e" (words split by 2+ spaces or " / ").
 _SPACED_MARKS = re.compile(r"(?<![^\W_])(?:[^\W\d_][.\-_*·]){2,}[^\W\d_](?![^\W_])")  # i.g.n.o.r.e
-_SPACED = re.compile(r"(?<![^\W_])(?:[^\W\d_] ){3,}[^\W\d_](?![^\W_])")  # i g n o r e
+_SPACED = re.compile(r"(?<![^\W_])(?:[^\W\d_] ){2,}[^\W\d_](?![^\W_])")  # i g n o r e
 _B64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}(?:[\s:,]|\\x)?){8,}")
 _HEX_ESCAPE = re.compile(r"(?:\\x[0-9a-fA-F]{2}){4,}")
