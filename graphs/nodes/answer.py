@@ -257,7 +257,8 @@ def _finish(deps: Deps, state: ConversationState, plan: ReplyPlan, emitted: list
     if fallback or not text:
         tail = plan.fallback or plan.lead
         if tail and tail not in text:
-            text = f"{text} {tail}".strip()
+            unsaid = [s for s in re.split(r"(?<=[.!?])\s+", tail) if s and s not in text]  # no sentence twice
+            text = f"{text} {' '.join(unsaid)}".strip()
     return {
         "reply": text or deps.policies.messages.get("fallback.generic"),
         "reply_source": source,
