@@ -74,11 +74,13 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
         from bot.engine import Engine
 
         if options.grade_recorded:
-            from bot.checks import default_output_checks
+            from bot.engine import guarded_checks
+            from bot.policy import load_policies
 
             graded = _grade_view(conversations)
+            _, output_checks = guarded_checks(load_policies(settings.policy_dir), settings.rails)
             with _progress(console, len(conversations), "grading") as advance:
-                results = runner.grade_recorded(default_output_checks(), graded, on_result=advance)
+                results = runner.grade_recorded(output_checks, graded, on_result=advance)
             summary = metrics.summarize(graded, results)
             summary["containment_rate"] = None
             llm = None
@@ -188,6 +190,7 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         ("intent_accuracy", s["intent_accuracy"]),
         ("block_rate / false_block_rate", f"{_fmt(s['block_rate'])} / {_fmt(s['false_block_rate'])}"),
         ("must_not_contain_violations", s["must_not_contain_violations"]),
+        ("guardrail_violations (fixed or refused)", s.get("guardrail_violations")),
         ("pii_leaks", s["pii_leaks"]),
         ("latency p50 / p95 ms", f"{_fmt(s['latency_ms']['p50'])} / {_fmt(s['latency_ms']['p95'])}"),
         ("errors", s["errors"]),

@@ -147,7 +147,7 @@ def summarize(conversations: list[Conversation], results: list[ConversationResul
     intent_num = intent_den = 0
     confusion: Counter[tuple[str, str]] = Counter()
     blocked_hit = blocked_want = false_blocks = not_expected = 0
-    must_not = pii = 0
+    must_not = pii = violations = 0
     latencies: list[float] = []
     events: Counter[str] = Counter()
 
@@ -156,6 +156,7 @@ def summarize(conversations: list[Conversation], results: list[ConversationResul
         latencies += res.latencies_ms
         for event in res.events:
             events[f"{event.get('rail', '?')}:{event.get('reason', '?')}"] += 1
+            violations += int(event.get("rail") in OUTPUT_RAILS and event.get("action") in ("fix", "reask", "fallback"))
         if e.handoff is not None:
             key = ("true_positive" if res.handoff else "false_negative") if e.handoff else (
                 "false_positive" if res.handoff else "true_negative")
@@ -215,6 +216,7 @@ def summarize(conversations: list[Conversation], results: list[ConversationResul
         "false_block_rate": _ratio(false_blocks, not_expected),
         "must_not_contain_violations": must_not,
         "pii_leaks": pii,
+        "guardrail_violations": violations,
         "latency_ms": {"p50": _pct(latencies, 0.5), "p95": _pct(latencies, 0.95)},
         "errors": sum(1 for _, r in pairs if r.error),
         "guardrail_events": dict(sorted(events.items())),
@@ -234,6 +236,10 @@ def summarize(conversations: list[Conversation], results: list[ConversationResul
     }
 
 
+# Output rails (and the engine's own output checks): an event of theirs with one of these actions is a violation —
+# a reply (or an LLM draft, in replay) that broke a rule and was fixed, re-asked or replaced before anyone read it.
+OUTPUT_RAILS = {"pii", "leakage", "commitments", "competitors", "tone", "grounded_facts", "output_rails"}
+
 METRIC_PATHS = {
     "containment_rate": ("containment_rate",),
     "escalation.precision": ("escalation", "precision"),
@@ -246,12 +252,13 @@ METRIC_PATHS = {
     "false_block_rate": ("false_block_rate",),
     "must_not_contain_violations": ("must_not_contain_violations",),
     "pii_leaks": ("pii_leaks",),
+    "guardrail_violations": ("guardrail_violations",),
     "latency_ms.p50": ("latency_ms", "p50"),
     "latency_ms.p95": ("latency_ms", "p95"),
     "errors": ("errors",),
 }
 # Lower is better for these: `--fail-under` treats their value as a ceiling.
-CEILINGS = {"false_block_rate", "must_not_contain_violations", "pii_leaks", "latency_ms.p50", "latency_ms.p95",
+CEILINGS = {"false_block_rate", "must_not_contain_violations", "pii_leaks", "guardrail_violations", "latency_ms.p50", "latency_ms.p95",
             "errors"}
 ALIASES = {"escalation_f1": "escalation.f1", "f1": "escalation.f1", "timeliness": "escalation.timeliness",
            "precision": "escalation.precision", "recall": "escalation.recall"}

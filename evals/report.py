@@ -123,6 +123,7 @@ def render(summary: dict[str, Any], conversations: list[Conversation]) -> str:
         ("intent_accuracy", summary["intent_accuracy"]),
         ("block_rate", summary["block_rate"]), ("false_block_rate", summary["false_block_rate"]),
         ("must_not_contain_violations", summary["must_not_contain_violations"]),
+        ("guardrail_violations", summary.get("guardrail_violations")),
         ("pii_leaks", summary["pii_leaks"]),
         ("latency p50 (ms)", summary["latency_ms"]["p50"]), ("latency p95 (ms)", summary["latency_ms"]["p95"]),
         ("replay errors", summary.get("errors", 0)),

@@ -113,7 +113,8 @@ def test_grade_recorded_mode(settings, tmp_path):
     assert summary["intent_accuracy"] is None and summary["escalation"]["f1"] is None  # a recording can't say
     assert summary["containment_rate"] is None
     assert summary["per_conversation"][0]["replies"][1] == "You're welcome!"
-    assert summary["guardrail_events"] == {}  # the card number is a PII leak, not an "ungrounded fact"
+    # the output rails grade the recording too: the card number is a PII finding (not an "ungrounded fact")
+    assert summary["guardrail_events"] == {"pii:card_number": 1} and summary["guardrail_violations"] == 1
 
 
 def test_from_db_measures_stored_conversations(make_engine, settings, tmp_path):
