@@ -9,8 +9,8 @@ keeps the conversation log in step with the checkpoints.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,11 +20,11 @@ from typing import Any
 from langgraph.types import Command
 
 from bot.checks import default_input_checks, default_output_checks
-from bot.rails.pii import Vault
 from bot.config import Settings
 from bot.llm import LLMClient, LLMError, track_usage
 from bot.persistence import Database, open_checkpointer
 from bot.policy import load_policies
+from bot.rails.pii import Vault
 from graphs.builder import build_graph
 from graphs.context import Deps
 from graphs.state import new_conversation
@@ -90,12 +90,12 @@ def customer_record(store: Any, customer_id: str | None, tier: str | None = None
             "language": language or "en", "known": False}
 
 
-def guarded_checks(policies: Any, rails: bool = True) -> tuple[list[Any], list[Any]]:
+def guarded_checks(policies: Any, rails: bool = True, cache_dir: Any = None) -> tuple[list[Any], list[Any]]:
     """The input and output checks: the engine's limits and grounding, with the guardrail Guards between them."""
     inputs, outputs = default_input_checks(policies.input), default_output_checks()
     if not rails:
         return inputs, outputs
-    input_rails, output_rails = _rails(policies.directory, _mtimes(policies.directory))
+    input_rails, output_rails = _rails(policies.directory, _mtimes(policies.directory), cache_dir)
     return inputs + [input_rails], outputs[:1] + [output_rails] + outputs[1:]
 
 
@@ -103,13 +103,24 @@ def _mtimes(directory: Any) -> tuple[float, ...]:
     return tuple(p.stat().st_mtime for p in sorted(directory.glob("*.yaml")))
 
 
-@functools.lru_cache(maxsize=4)
-def _rails(directory: Any, mtimes: tuple[float, ...]) -> tuple[Any, Any]:
-    """The Guards for one policy directory, built once per process (and again only if a policy file changed)."""
+_RAILS: dict[tuple[Any, tuple[float, ...]], tuple[Any, Any]] = {}
+_RAILS_LOCK = threading.Lock()
+
+
+def _rails(directory: Any, mtimes: tuple[float, ...], cache_dir: Any) -> tuple[Any, Any]:
+    """The Guards for one policy directory, built once per process (and again only if a policy file changed).
+
+    `cache_dir` is where the attack classifier is cached; the model depends only on its training data, so Guards
+    built once serve every engine of the process whatever its data directory.
+    """
     from bot.rails.guards import build_rails
     from graphs.prompts import SYSTEM, VOTE_SYSTEM
 
-    return build_rails(load_policies(directory), (SYSTEM, VOTE_SYSTEM))
+    with _RAILS_LOCK:
+        key = (directory, mtimes)
+        if key not in _RAILS:
+            _RAILS[key] = build_rails(load_policies(directory), (SYSTEM, VOTE_SYSTEM), cache_dir=cache_dir)
+        return _RAILS[key]
 
 
 class Engine:
@@ -141,7 +152,8 @@ class Engine:
             vault=Vault(),
         )
         if "input_checks" not in overrides or "output_checks" not in overrides:
-            deps.input_checks, deps.output_checks = guarded_checks(policies, settings.rails)
+            deps.input_checks, deps.output_checks = guarded_checks(policies, settings.rails,
+                                                                   settings.data_dir / "rails")
         for key, value in overrides.items():
             setattr(deps, key, value)
         return cls(deps, db, checkpointer if checkpointer is not None else open_checkpointer(settings))

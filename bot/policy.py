@@ -8,7 +8,6 @@ lists into regular expressions once.
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.rails.policy import InputRails, OutputRails, PiiPolicy, RailsPolicy
 from bot.phrases import PhraseSet, normalize  # noqa: F401  (re-exported: matchers are part of the policy API)
+from bot.rails.policy import InputRails, OutputRails, PiiPolicy, RailsPolicy
 from bot.taxonomy import HANDOFF_REASONS
 
 

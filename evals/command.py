@@ -78,7 +78,8 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
             from bot.policy import load_policies
 
             graded = _grade_view(conversations)
-            _, output_checks = guarded_checks(load_policies(settings.policy_dir), settings.rails)
+            _, output_checks = guarded_checks(load_policies(settings.policy_dir), settings.rails,
+                                              settings.data_dir / "rails")
             with _progress(console, len(conversations), "grading") as advance:
                 results = runner.grade_recorded(output_checks, graded, on_result=advance)
             summary = metrics.summarize(graded, results)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from bot.nlu import entities
 from bot.rails import placeholders
+from bot.rails.attack_model import AttackModel
 from bot.rails.normalize import views
 from bot.rails.policy import InputRails, OutputRails, PiiPolicy
 from bot.rails.toxicity import ProfanityModel
@@ -38,10 +39,18 @@ def clip(text: str, limit: int = EXCERPT_CHARS) -> str:
 # ---------------------------------------------------------------- input
 
 
-def injection(text: str, policy: InputRails, message_views: list[str] | None = None) -> Finding | None:
-    hit = policy.injection.find(message_views or views(text))
+def injection(text: str, policy: InputRails, message_views: list[str] | None = None,
+              model: AttackModel | None = None) -> Finding | None:
+    """The injection patterns first (precise, reviewable), then the classifier for what they do not spell out."""
+    message_views = message_views or views(text)
+    hit = policy.injection.find(message_views)
     if hit is None:
-        return None
+        if model is None or not policy.classifier.enabled:
+            return None
+        score = model.probability(message_views)
+        if score < policy.classifier.threshold:
+            return None
+        return Finding("injection", f"classifier ({score:.2f})", policy.injection.action, clip(text))
     category, excerpt = hit
     return Finding("injection", category, policy.injection.action, clip(excerpt),
                    escalate=category in policy.injection.escalate)

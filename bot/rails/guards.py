@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from bot.checks import Grounding, InputVerdict, OutputVerdict
@@ -24,13 +25,14 @@ os.environ.setdefault("GUARDRAILS_RUN_SYNC", "true")
 if not _TELEMETRY:
     os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
-from guardrails import Guard, OnFailAction  # noqa: E402
 from guardrails.settings import settings as _gr_settings  # noqa: E402
 
 from bot.rails import validators as v  # noqa: E402
+from bot.rails.attack_model import AttackModel  # noqa: E402
 from bot.rails.detectors import Finding, ReplyContext, _shingles  # noqa: E402
 from bot.rails.pii import Redactor  # noqa: E402
 from bot.rails.toxicity import profanity_model  # noqa: E402
+from guardrails import Guard, OnFailAction  # noqa: E402
 
 BLOCKING = ("injection", "dangerous")
 
@@ -52,14 +54,14 @@ class InputRails:
 
     name = "input_rails"
 
-    def __init__(self, policies: Policies, redactor: Redactor) -> None:
+    def __init__(self, policies: Policies, redactor: Redactor, model: AttackModel | None = None) -> None:
         _quiet_guardrails()
         rails = policies.rails.input
         self.policy = rails
         self.guard = _guard(
             "csbot-input",
             v.PiiRedaction(redactor=redactor, on_fail=OnFailAction.FIX),
-            v.PromptInjection(policy=rails, on_fail=OnFailAction.NOOP),
+            v.PromptInjection(policy=rails, model=model, on_fail=OnFailAction.NOOP),
             v.DangerousRequest(policy=rails, on_fail=OnFailAction.NOOP),
             v.Abuse(policy=rails, model=profanity_model(), on_fail=OnFailAction.NOOP),
         )
@@ -142,7 +144,15 @@ class OutputRails:
         return text
 
 
-def build_rails(policies: Policies, prompts: tuple[str, ...], pii_key: bytes | None = None) -> tuple[InputRails, OutputRails]:
-    """Both Guards, built once at engine start-up (guardrails-ai, presidio and the profanity model load here)."""
+def build_rails(policies: Policies, prompts: tuple[str, ...], *, cache_dir: Path | None = None,
+                pii_key: bytes | None = None) -> tuple[InputRails, OutputRails]:
+    """Both Guards, built once at engine start-up (guardrails-ai, presidio and the models load here).
+
+    `cache_dir` holds the attack classifier (trained there on first use); None leaves the classifier out.
+    """
     redactor = Redactor(policies.rails.pii, key=pii_key)
-    return InputRails(policies, redactor), OutputRails(policies, prompts)
+    model = None
+    if cache_dir is not None and policies.rails.input.classifier.enabled:
+        model = AttackModel.load_or_train(cache_dir)
+    redactor.redact("warm up: someone@example.com +1 415 555 0132")  # first e-mail/phone lookups load tables
+    return InputRails(policies, redactor, model), OutputRails(policies, prompts)

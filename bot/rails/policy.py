@@ -62,8 +62,16 @@ class Toxicity(_Model):
         return PhraseSet(self.insults)
 
 
+class Classifier(_Model):
+    """The learned second opinion of the injection rail (bot/rails/attack_model.py)."""
+
+    enabled: bool = True
+    threshold: float = Field(0.9, ge=0.5, le=1)  # P(attack) at or above which a message is blocked
+
+
 class InputRails(_Model):
     injection: RuleSet = RuleSet()
+    classifier: Classifier = Classifier()
     dangerous: RuleSet = RuleSet()
     toxicity: Toxicity = Toxicity()
     escalate_after_blocks: int = Field(3, ge=0)

@@ -14,6 +14,7 @@ from typing import Any
 from guardrails.validators import FailResult, PassResult, ValidationResult, Validator, register_validator
 
 from bot.rails import detectors
+from bot.rails.attack_model import AttackModel
 from bot.rails.detectors import Finding, ReplyContext
 from bot.rails.normalize import views
 from bot.rails.pii import Redactor
@@ -67,9 +68,10 @@ class PromptInjection(_RailValidator):
     """Instruction override, role-play jailbreaks, prompt extraction, fake system tags, translation tricks."""
 
     _policy: InputRails
+    _model: AttackModel | None
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        finding = detectors.injection(str(value), self._policy, _views(str(value), metadata))
+        finding = detectors.injection(str(value), self._policy, _views(str(value), metadata), self._model)
         return _fail(finding, metadata) if finding else PassResult()
 
 

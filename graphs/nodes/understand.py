@@ -15,8 +15,8 @@ from langgraph.runtime import Runtime
 from pydantic import create_model
 
 from bot.llm import LLMError
-from graphs import prompts
 from bot.nlu.clarity import CLEAR_ABOVE, STOP_WORDS
+from graphs import prompts
 from graphs.context import Deps
 from graphs.state import ConversationState
 

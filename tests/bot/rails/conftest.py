@@ -6,11 +6,12 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def rails(policies):
+def rails(policies, tmp_path_factory):
     from bot.rails.guards import build_rails
     from graphs.prompts import SYSTEM, VOTE_SYSTEM
 
-    return build_rails(policies, (SYSTEM, VOTE_SYSTEM), pii_key=b"test-key")
+    return build_rails(policies, (SYSTEM, VOTE_SYSTEM), cache_dir=tmp_path_factory.mktemp("rails"),
+                       pii_key=b"test-key")
 
 
 @pytest.fixture(scope="session")

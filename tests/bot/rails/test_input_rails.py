@@ -139,9 +139,10 @@ def test_a_crashing_rail_fails_closed(input_rails, monkeypatch):
 def test_guardrails_is_the_library_and_sends_nothing(input_rails):
     import os
 
-    import guardrails
     from guardrails.settings import settings
     from guardrails.utils.hub_telemetry_utils import HubTelemetry
+
+    import guardrails
 
     assert "site-packages" in guardrails.__file__  # our guardrails/ policy folder never shadows the package
     assert os.environ["GUARDRAILS_RUN_SYNC"] == "true"
