@@ -79,7 +79,11 @@ class InputRails:
         secrets: dict[str, str] = metadata["secrets"]
         redacted = metadata.get("redacted", text)
         verdict = InputVerdict(text=redacted, events=[f.event() for f in findings], secrets=secrets)
-        block = next((f for f in findings if f.rail in BLOCKING and f.action == "block"), None)
+        # The most specific block speaks: a dangerous-request category (self-harm escalates) before an injection
+        # pattern, before the classifier's opinion.
+        blocks = sorted((f for f in findings if f.rail in BLOCKING and f.action == "block"),
+                        key=lambda f: (f.rail != "dangerous", f.reason.startswith("classifier")))
+        block = blocks[0] if blocks else None
         if block is not None:
             verdict.blocked = True
             verdict.refuse = f"rails.{block.reason}" if block.reason == "self_harm" else f"rails.{block.rail}"
