@@ -199,7 +199,7 @@ def _customer_messages() -> list[str]:
     texts: list[str] = []
     for name in ("core.jsonl", "redteam.jsonl"):
         for conversation in load(EVAL_SET.parent / name):
-            texts += conversation.customer_texts()
+            texts += conversation.customer_texts
     return texts
 
 

@@ -29,7 +29,9 @@ from guardrails.settings import settings as _gr_settings  # noqa: E402
 
 from bot.rails import validators as v  # noqa: E402
 from bot.rails.attack_model import AttackModel  # noqa: E402
+from bot.rails import detectors  # noqa: E402
 from bot.rails.detectors import Finding, ReplyContext, _shingles  # noqa: E402
+from bot.rails.normalize import views  # noqa: E402
 from bot.rails.pii import Redactor  # noqa: E402
 from bot.rails.toxicity import profanity_model  # noqa: E402
 from guardrails import Guard, OnFailAction  # noqa: E402
@@ -58,6 +60,7 @@ class InputRails:
         _quiet_guardrails()
         rails = policies.rails.input
         self.policy = rails
+        self._redactor, self._model, self._profanity = redactor, model, profanity_model()
         self.guard = _guard(
             "csbot-input",
             v.PiiRedaction(redactor=redactor, on_fail=OnFailAction.FIX),
@@ -67,6 +70,10 @@ class InputRails:
         )
 
     def check(self, text: str) -> InputVerdict:
+        if self._clean(text):
+            # No validator would find anything (no possible PII, no pattern, classifier below threshold, no abuse):
+            # the Guard would pass the message unchanged, so its bookkeeping (~1 ms) is skipped. Tested equivalent.
+            return InputVerdict(text=text)
         metadata: dict[str, Any] = {"findings": [], "secrets": {}}
         try:
             self.guard.validate(text, metadata=metadata)
@@ -93,6 +100,15 @@ class InputRails:
         return verdict
 
 
+    def _clean(self, text: str) -> bool:
+        if self._redactor.may_contain_pii(text):
+            return False
+        message_views = views(text)
+        return not (detectors.injection(text, self.policy, message_views, self._model)
+                    or detectors.dangerous(text, self.policy, message_views)
+                    or detectors.abuse(text, self.policy, self._profanity))
+
+
 class OutputRails:
     """Redaction (fixed in place) and the rails that refuse a reply (leakage, commitments, competitors, tone)."""
 
@@ -106,6 +122,7 @@ class OutputRails:
         for prompt in prompts:
             shingles |= _shingles(prompt, rails.leakage.prompt_overlap_words)
         model = profanity_model()
+        self._pii, self._shingles, self._model = policies.rails.pii, shingles, model
         self.guard = _guard(
             "csbot-output",
             v.PiiOutput(policy=policies.rails.pii, on_fail=OnFailAction.FIX),
@@ -117,6 +134,11 @@ class OutputRails:
 
     def check(self, text: str, grounding: Grounding) -> OutputVerdict:
         ctx = ReplyContext(facts=grounding.text, customer=grounding.customer, tools_ok=grounding.tools_ok)
+        if self._clean(text, ctx):
+            # Nothing any validator looks for is in this sentence, so the Guard would return it unchanged; skipping
+            # its bookkeeping (~1 ms) matters because a streamed reply is checked sentence by sentence. The
+            # equivalence is tested on every reply of the eval sets.
+            return OutputVerdict(text=text)
         metadata: dict[str, Any] = {"findings": [], "reply_context": ctx}
         try:
             outcome = self.guard.validate(text, metadata=metadata)
@@ -137,6 +159,13 @@ class OutputRails:
             return OutputVerdict(text=fixed, events=events)
         return OutputVerdict(text=fixed, ok=False, reason=f"{refused.rail}: {refused.reason} ('{refused.excerpt}')",
                              events=events, rail=refused.rail, escalate=refused.rail in self.policy.escalate)
+
+    def _clean(self, text: str, ctx: ReplyContext) -> bool:
+        """True when no output validator could fail on `text` (the same detectors the validators run)."""
+        _, found = detectors.pii_out(text, ctx, self._pii)
+        return not found and not any(
+            (detectors.leakage(text, ctx, self.policy, self._shingles), detectors.commitments(text, ctx, self.policy),
+             detectors.competitors(text, ctx, self.policy), detectors.tone(text, self.policy, self._model)))
 
     @staticmethod
     def _fixed(outcome: Any, text: str) -> str:

@@ -36,6 +36,9 @@ _MAYBE = {
     "EMAIL_ADDRESS": re.compile(r"@"),
     "IBAN_CODE": re.compile(r"\b[A-Za-z]{2}\d{2}\s?[A-Za-z0-9]{4}"),
     "US_SSN": re.compile(r"\b\d{3}[\s.-]?\d{2}[\s.-]?\d{4}\b"),
+    # a house number before a capitalised street name, or a street word before / after a number
+    "STREET_ADDRESS": re.compile(r"\b\d{1,5}[A-Za-z]?\s+[A-ZÄÖÜ]|[a-zäöüß](stra(ss|ß)e|str\.|weg|allee|platz|gasse)\s+\d"
+                                 r"|\b([Cc]alle|[Aa]venida|[Rr]ue|[Vv]ia|[Pp]laza)\s"),
 }
 
 
@@ -133,13 +136,22 @@ class Redactor:
             return any(_digits(m.group(0)) >= 7 for m in _MAYBE[entity].finditer(text))
         return _MAYBE[entity].search(text) is not None
 
+    def _candidates(self, text: str) -> list[str]:
+        """The kinds of personal data `text` could hold at all (cheap patterns; presidio decides)."""
+        if not any(ch.isdigit() or ch == "@" for ch in text):
+            return []  # every kind we detect has a digit or an @ (most messages)
+        return [e for e in self._entities if e not in _MAYBE or self._plausible(e, text)]
+
+    def may_contain_pii(self, text: str) -> bool:
+        return bool(self._candidates(text[:MAX_ANALYZED_CHARS]))
+
     def redact(self, text: str) -> Redaction:
         text = text[:MAX_ANALYZED_CHARS * 5]
-        if not any(ch.isdigit() or ch == "@" for ch in text):
-            return Redaction(text)  # every kind we detect has a digit or an @: skip presidio (most messages)
         sample = text[:MAX_ANALYZED_CHARS]
-        entities = [e for e in self._entities if e not in _MAYBE or self._plausible(e, sample)]
-        results = self._engine.analyze(sample, language="en", entities=entities) if entities else []
+        entities = self._candidates(sample)
+        if not entities:
+            return Redaction(text)
+        results = self._engine.analyze(sample, language="en", entities=entities)
         kept = sorted(
             (r for r in results if r.score >= self.policy.kinds[r.entity_type].min_score),
             key=lambda r: (r.start, -(r.end - r.start)),
