@@ -37,7 +37,8 @@ _MAYBE = {
     "IBAN_CODE": re.compile(r"\b[A-Za-z]{2}\d{2}\s?[A-Za-z0-9]{4}"),
     "US_SSN": re.compile(r"\b\d{3}[\s.-]?\d{2}[\s.-]?\d{4}\b"),
     # a house number before a capitalised street name, or a street word before / after a number
-    "STREET_ADDRESS": re.compile(r"\b\d{1,5}[A-Za-z]?\s+[A-ZÄÖÜ]|[a-zäöüß](stra(ss|ß)e|str\.|weg|allee|platz|gasse)\s+\d"
+    "STREET_ADDRESS": re.compile(r"\b\d{1,5}[A-Za-z]?\s+[A-ZÄÖÜ]"
+                                 r"|[a-zäöüß](stra(ss|ß)e|str\.|weg|allee|platz|gasse)\s+\d"
                                  r"|\b([Cc]alle|[Aa]venida|[Rr]ue|[Vv]ia|[Pp]laza)\s"),
 }
 

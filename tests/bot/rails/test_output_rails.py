@@ -28,7 +28,8 @@ def test_contact_details_the_facts_do_not_hold_are_redacted(output_rails):
 
 
 def test_placeholders_are_said_in_words(output_rails):
-    verdict = output_rails.check("I've sent the link to [EMAIL-3f9a].", Grounding((), tools_ok=("send_password_reset",)))
+    grounding = Grounding((), tools_ok=("send_password_reset",))
+    verdict = output_rails.check("I've sent the link to [EMAIL-3f9a].", grounding)
     assert verdict.ok and verdict.text == "I've sent the link to the email address you gave."
 
 
