@@ -8,10 +8,12 @@ nothing else on stdout — progress and errors go to stderr.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 from bot.engine import Engine, TurnResult
@@ -45,6 +47,37 @@ def run_json(engine: Engine, conversation_id: str, lines: Iterable[str], out: IO
     return count
 
 
+class AgentWatcher(threading.Thread):
+    """Shows an agent's messages (and the desk's notices: resolved, back with the AI) as they arrive: the agent desk usually runs in another process, so the chat polls
+    the conversation log (cheap: one indexed query a second) instead of waiting for its own turns."""
+
+    def __init__(self, engine: Engine, conversation_id: str, show: Callable[[str], None],
+                 interval: float = 1.0) -> None:
+        super().__init__(name="agent-watcher", daemon=True)
+        self.engine, self.conversation_id, self.show, self.interval = engine, conversation_id, show, interval
+        self.stop = threading.Event()
+        self.seen = max((m["seq"] for m in engine.db.messages_after(conversation_id, -1)), default=-1)
+        pii = engine.deps.policies.rails.pii
+        self._phrases = {k.placeholder: k.spoken_as for k in pii.kinds.values()}
+
+    def poll(self) -> list[str]:
+        """Agent messages since the last poll, with placeholders said in words (the log holds them redacted)."""
+        from bot.rails.placeholders import spoken
+
+        fresh = self.engine.db.messages_after(self.conversation_id, self.seen)
+        if fresh:
+            self.seen = fresh[-1]["seq"]
+        return [spoken(m["text"], self._phrases) for m in fresh if m["role"] in ("agent", "system")]
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                for text in self.poll():
+                    self.show(text)
+            except Exception:  # a locked or closed database: try again next second, never kill the chat
+                continue
+
+
 def run_tty(engine: Engine, conversation_id: str, console: Console) -> None:
     record = engine.db.conversation(conversation_id) or {}
     customer = record.get("customer", {})
@@ -60,6 +93,12 @@ def run_tty(engine: Engine, conversation_id: str, console: Console) -> None:
         )
     )
     handed_off = engine.waiting_for_human(conversation_id)
+    watcher = AgentWatcher(engine, conversation_id,
+                           lambda text: console.print(f"\n[bold magenta]agent[/] › {escape(text)}", soft_wrap=True))
+    watcher.start()
+    if handed_off:
+        console.print(Panel.fit("A person from our team has this conversation; their replies appear here.",
+                                style="yellow", title="waiting for an agent"))
     while True:
         try:
             text = console.input("[bold green]you[/] › ")
@@ -90,4 +129,5 @@ def run_tty(engine: Engine, conversation_id: str, console: Console) -> None:
                           style="yellow", title="handoff")
             )
         handed_off = result.handoff
+    watcher.stop.set()
     console.print(f"[dim]Conversation {conversation_id} saved.[/]")

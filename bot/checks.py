@@ -118,6 +118,22 @@ def _norm_fact(token: str) -> str:
     return token.strip(".,;:!?()[]\"'").lower().lstrip("#$€£")
 
 
+def ungrounded_fact(text: str, source: str, *, within_words: bool = True) -> str | None:
+    """The first number or identifier of `text` that `source` lacks (None: all grounded).
+
+    `within_words` also accepts a fact found inside a longer token of the source ("45" inside a tracking code) —
+    lenient for replies, whose facts come from prose; summaries are checked without it.
+    """
+    source = source.lower().replace(",", "")
+    known = {_norm_fact(t) for t in _FACTLIKE.findall(source)}
+    for token in _FACTLIKE.findall(text):
+        fact = _norm_fact(token).replace(",", "")
+        if not fact or fact in _ALLOWED_SMALL or fact in known or (within_words and fact in source):
+            continue
+        return fact
+    return None
+
+
 class GroundedFacts:
     """Every number or identifier in a reply must occur in the grounding (tool results, KB, customer text).
 
@@ -129,19 +145,15 @@ class GroundedFacts:
     needs_grounding = True  # meaningless without the facts the reply was written from (QA grade mode skips it)
 
     def check(self, text: str, grounding: Grounding) -> OutputVerdict:
-        source = grounding.text.lower().replace(",", "")
-        known = {_norm_fact(t) for t in _FACTLIKE.findall(source)}
-        for token in _FACTLIKE.findall(text):
-            fact = _norm_fact(token).replace(",", "")
-            if not fact or fact in _ALLOWED_SMALL or fact in known or fact in source:
-                continue
-            return OutputVerdict(
-                text=text,
-                ok=False,
-                reason=f"states '{fact}', which no tool result or policy passage contains",
-                events=[_event("ungrounded_fact", fact, rail=self.name, action="fallback")],
-            )
-        return OutputVerdict(text=text)
+        fact = ungrounded_fact(text, grounding.text)
+        if fact is None:
+            return OutputVerdict(text=text)
+        return OutputVerdict(
+            text=text,
+            ok=False,
+            reason=f"states '{fact}', which no tool result or policy passage contains",
+            events=[_event("ungrounded_fact", fact, rail=self.name, action="fallback")],
+        )
 
 
 class ReplyLength:

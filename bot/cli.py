@@ -230,5 +230,10 @@ def policy_check() -> None:
     )
 
 
+from bot.agent_cli import agent_app  # noqa: E402  (registered last: it uses the helpers above)
+
+app.add_typer(agent_app, name="agent")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -23,8 +23,9 @@ from bot.checks import default_input_checks, default_output_checks
 from bot.config import Settings
 from bot.llm import LLMClient, LLMError, track_usage
 from bot.persistence import Database, open_checkpointer
+from bot.queue import Queue
 from bot.policy import load_policies
-from bot.rails.pii import Vault
+from bot.rails.pii import LazyRedactor, Vault, placeholder_key
 from graphs.builder import build_graph
 from graphs.context import Deps
 from graphs.state import new_conversation
@@ -32,6 +33,7 @@ from graphs.state import new_conversation
 log = logging.getLogger(__name__)
 
 TextCallback = Callable[[str], None]
+AGENT_EVENTS = ("agent_reply", "agent_tool", "resolve", "hand_back")
 
 
 class UnknownCustomer(ValueError):
@@ -90,12 +92,13 @@ def customer_record(store: Any, customer_id: str | None, tier: str | None = None
             "language": language or "en", "known": False}
 
 
-def guarded_checks(policies: Any, rails: bool = True, cache_dir: Any = None) -> tuple[list[Any], list[Any]]:
+def guarded_checks(policies: Any, rails: bool = True, cache_dir: Any = None,
+                   pii_key: bytes | None = None) -> tuple[list[Any], list[Any]]:
     """The input and output checks: the engine's limits and grounding, with the guardrail Guards between them."""
     inputs, outputs = default_input_checks(policies.input), default_output_checks()
     if not rails:
         return inputs, outputs
-    input_rails, output_rails = _rails(policies.directory, _mtimes(policies.directory), cache_dir)
+    input_rails, output_rails = _rails(policies.directory, _mtimes(policies.directory), cache_dir, pii_key)
     return inputs + [input_rails], outputs[:1] + [output_rails] + outputs[1:]
 
 
@@ -107,7 +110,7 @@ _RAILS: dict[tuple[Any, tuple[float, ...]], tuple[Any, Any]] = {}
 _RAILS_LOCK = threading.Lock()
 
 
-def _rails(directory: Any, mtimes: tuple[float, ...], cache_dir: Any) -> tuple[Any, Any]:
+def _rails(directory: Any, mtimes: tuple[float, ...], cache_dir: Any, pii_key: bytes | None) -> tuple[Any, Any]:
     """The Guards for one policy directory, built once per process (and again only if a policy file changed).
 
     `cache_dir` is where the attack classifier is cached; the model depends only on its training data, so Guards
@@ -117,16 +120,38 @@ def _rails(directory: Any, mtimes: tuple[float, ...], cache_dir: Any) -> tuple[A
     from graphs.prompts import SYSTEM, VOTE_SYSTEM
 
     with _RAILS_LOCK:
-        key = (directory, mtimes)
+        key = (directory, mtimes, pii_key)
         if key not in _RAILS:
-            _RAILS[key] = build_rails(load_policies(directory), (SYSTEM, VOTE_SYSTEM), cache_dir=cache_dir)
+            _RAILS[key] = build_rails(load_policies(directory), (SYSTEM, VOTE_SYSTEM), cache_dir=cache_dir,
+                                      pii_key=pii_key)
         return _RAILS[key]
+
+
+def summarizer(deps: Deps, enabled: bool = True) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """The package writer for the `summarize_handoff` node: the LLM's summary and suggested reply, each checked
+    against the transcript (`bot/summary.py`) and replaced by the fact-made one when it fails. It uses whatever LLM
+    `deps` holds when a handoff happens (front ends connect the LLM after building the engine)."""
+    if not enabled:
+        return None
+
+    def write(package: dict[str, Any]) -> dict[str, Any]:
+        if deps.llm is None:
+            return {}
+        from bot.summary import draft_reply, summarize
+
+        policy = deps.policies.rails.output
+        summary, reply = summarize(deps.llm, package, policy), draft_reply(deps.llm, package, policy=policy)
+        return {"summary": summary.text, "summary_source": summary.source,
+                "suggested_reply": reply.text, "suggested_reply_source": reply.source}
+
+    return write
 
 
 class Engine:
     def __init__(self, deps: Deps, db: Database, checkpointer: Any, durability: str = "async") -> None:
         self.deps = deps
         self.db = db
+        self.queue = deps.queue if isinstance(deps.queue, Queue) else Queue(db, deps.policies.handoff, deps.clock)
         self.checkpointer = checkpointer
         self.graph = build_graph(checkpointer)
         self.durability = durability
@@ -141,19 +166,24 @@ class Engine:
 
         policies = load_policies(settings.policy_dir)
         db = Database.from_settings(settings)
+        queue = Queue(db, policies.handoff)
         deps = Deps(
             llm=llm,
             nlu=NLU(settings.data_dir / "nlu"),
             store=open_store(settings.store_path),
             kb=default_kb(),
             policies=policies,
-            queue=db,
+            queue=queue,
+            wait_minutes=queue.wait_minutes,
             llm_languages=settings.llm_languages,
             vault=Vault(),
         )
+        deps.summarizer = summarizer(deps, policies.handoff.llm_summary)
+        key = placeholder_key(settings.data_dir)
+        deps.redactor = LazyRedactor(policies.rails.pii, key)
         if "input_checks" not in overrides or "output_checks" not in overrides:
             deps.input_checks, deps.output_checks = guarded_checks(policies, settings.rails,
-                                                                   settings.data_dir / "rails")
+                                                                   settings.data_dir / "rails", key)
         for key, value in overrides.items():
             setattr(deps, key, value)
         return cls(deps, db, checkpointer if checkpointer is not None else open_checkpointer(settings))
@@ -211,24 +241,29 @@ class Engine:
         record = self.db.conversation(conversation_id)
         if record is None:
             raise UnknownConversation(f"no conversation {conversation_id!r}; start one first")
-        snapshot = self.graph.get_state(self._config(conversation_id))
-        # The raw text goes in through the run's context (never checkpointed); `input_checks` stores it redacted.
-        if "wait_for_human" in (snapshot.next or ()):
-            payload: Any = Command(resume={"kind": "customer"})
-        elif snapshot.values:
-            payload = {"message": ""}
-        else:
-            payload = dict(new_conversation(conversation_id, record["customer"], record["channel"]), message="")
-        return self._run(conversation_id, payload, on_text, customer_turn=True, inbox=text)
+        with self.db.conversation_lock(conversation_id):
+            snapshot = self.graph.get_state(self._config(conversation_id))
+            # The raw text goes in through the run's context (never checkpointed); `input_checks` stores it redacted.
+            if "wait_for_human" in (snapshot.next or ()):
+                payload: Any = Command(resume={"kind": "customer"})
+            elif snapshot.values:
+                payload = {"message": ""}
+            else:
+                payload = dict(new_conversation(conversation_id, record["customer"], record["channel"]), message="")
+            return self._run(conversation_id, payload, on_text, customer_turn=True, inbox=text)
 
     def agent_event(self, conversation_id: str, event: dict[str, Any],
                     on_text: TextCallback | None = None) -> TurnResult:
-        """Resume a conversation waiting for a human with an agent's reply, resolution or hand-back."""
-        if event.get("kind") not in ("agent_reply", "resolve", "hand_back"):
+        """Resume a conversation waiting for a human with an agent's reply, tool request, resolution or hand-back."""
+        if event.get("kind") not in AGENT_EVENTS:
             raise ValueError(f"unknown agent event kind {event.get('kind')!r}")
-        if not self.waiting_for_human(conversation_id):
-            raise ValueError(f"conversation {conversation_id} is not waiting for a human")
-        return self._run(conversation_id, Command(resume=event), on_text, customer_turn=False)
+        # LangGraph stores a resume value with the checkpoint: personal data leaves the event before it goes in.
+        event = {k: self.deps.redact(v) if k in ("text", "note") and isinstance(v, str) else v
+                 for k, v in event.items()}
+        with self.db.conversation_lock(conversation_id):
+            if not self.waiting_for_human(conversation_id):
+                raise ValueError(f"conversation {conversation_id} is not waiting for a human")
+            return self._run(conversation_id, Command(resume=event), on_text, customer_turn=False)
 
     def _run(self, conversation_id: str, payload: Any, on_text: TextCallback | None,
              customer_turn: bool, inbox: str | None = None) -> TurnResult:

@@ -1,49 +1,88 @@
 """The handoff package: everything an agent needs so the customer never repeats themselves.
 
-Built from the conversation state by the `package_handoff` node; the fields of ../shared/CONTRACTS.md §1
-(`bot agent queue --json`) are all present. This first version is deterministic (the summary is assembled from the
-recorded facts, so it cannot invent any); the agent-desk issue adds an LLM summary checked against the transcript.
+Built from the conversation state by the `package_handoff` node and validated by :class:`HandoffPackage` (versioned
+JSON; the fields of ../shared/CONTRACTS.md §1 `bot agent queue --json` are all present). What goes in is decided by
+`guardrails/handoff.yaml` (priorities, skills, suggested actions), so operations can change it without code. The
+summary and suggested reply start out deterministic (made from the recorded facts, so they cannot invent any); the
+`summarize_handoff` node then offers the LLM's versions, which replace them only when they pass the transcript check
+(`bot/summary.py`). The transcript is the redacted one: a package never holds raw personal data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-PACKAGE_VERSION = 1
+from pydantic import BaseModel, ConfigDict, Field
 
-PRIORITY_BY_REASON = {
-    "high_stakes": "urgent",
-    "system_error": "high",
-    "negative_sentiment": "high",
-    "vip_customer": "high",
-    "repeated_failure": "high",
-    "guardrail": "high",
-    "customer_request": "normal",
-    "low_confidence": "normal",
-}
-_RANK = {"urgent": 0, "high": 1, "normal": 2}
+from bot.policy import PRIORITY_RANK, HandoffPolicy
 
-SUGGESTED_BY_INTENT = {
-    "order_status": "Check the carrier's tracking for the order and give a delivery estimate.",
-    "cancel_order": "Check whether the order can still be cancelled; if it shipped, offer a return after delivery.",
-    "return_refund": "Confirm return eligibility and send the prepaid label; explain refund timing.",
-    "damaged_item": "Ask for a photo if needed, then offer a replacement or refund per the damaged-items policy.",
-    "billing": "Review the payment history for the charge in question.",
-    "password_reset": "Send a password reset link to the email on file; never ask for the password.",
-    "account_update": "Verify the customer and update the account details.",
-    "shipping_info": "Answer from the shipping policy.",
-    "product_question": "Answer from the product catalogue.",
-    "complaint": "Acknowledge the complaint and offer a concrete remedy within policy.",
-}
-SUGGESTED_BY_REASON = {
-    "high_stakes": "Treat as high stakes: follow the fraud / legal / safety procedure before anything else.",
-    "negative_sentiment": "Acknowledge the frustration first.",
-    "repeated_failure": "The bot's answers did not help: do not repeat them.",
-    "vip_customer": "VIP customer: personal service.",
-    "low_confidence": "The bot could not tell what the customer needs: ask one open question.",
-    "system_error": "The bot had a technical problem: apologise for the delay.",
-}
+PACKAGE_VERSION = 2
+LEVELS = ("urgent", "high", "normal")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class PackageCustomer(_Model):
+    id: str | None
+    name: str | None
+    tier: str
+    language: str
+    known: bool
+
+
+class TrailPoint(_Model):
+    turn: int | None
+    sentiment: float | None
+    text: str = ""  # the customer's message of that turn, clipped
+
+
+class Line(_Model):
+    role: Literal["customer", "bot", "agent", "system"]
+    text: str
+    turn: int | None = None
+
+
+class Returning(_Model):
+    """Set when the conversation comes back after an agent handed it to the AI (loop protection)."""
+
+    handbacks: int
+    last_agent: str | None
+    note: str | None
+
+
+class HandoffPackage(_Model):
+    version: int = PACKAGE_VERSION
+    conversation_id: str
+    channel: str
+    reason: str
+    evidence: str
+    triggers: list[dict[str, Any]] = Field(default_factory=list)  # every trigger that fired: {reason, evidence}
+    priority: Literal["urgent", "high", "normal"]
+    skill: str
+    language: str
+    customer: PackageCustomer
+    intent: str | None  # of the last customer message
+    topic: str | None = None  # the last store intent of the conversation (what the agent will work on)
+    sentiment: float | None
+    sentiment_trail: list[TrailPoint]
+    summary: str
+    summary_source: Literal["facts", "llm"] = "facts"
+    transcript: list[Line]
+    facts: dict[str, Any]
+    actions_taken: list[dict[str, Any]]
+    suggested_actions: list[str]
+    suggested_tools: list[str] = Field(default_factory=list)
+    suggested_reply: str
+    suggested_reply_source: Literal["facts", "llm"] = "facts"
+    guardrail_events: list[dict[str, Any]]
+    messages_since_handoff: int = 0  # customer messages written while waiting (they are in the transcript)
+    returning: Returning | None = None
+    preferred_agent: str | None = None
+    created_at: str
+    turn: int | None
 
 
 class HandoffQueue(Protocol):
@@ -52,17 +91,31 @@ class HandoffQueue(Protocol):
     def put(self, package: dict[str, Any]) -> None: ...
 
 
-def priority(reason: str, tier: str, sentiment: float | None) -> str:
-    level = PRIORITY_BY_REASON.get(reason, "normal")
-    if tier in ("vip", "gold") or (sentiment is not None and sentiment <= -0.6):
-        level = min(level, "high", key=_RANK.__getitem__)
+def priority(reason: str, tier: str, sentiment: float | None, policy: HandoffPolicy, *,
+             returning: bool = False) -> str:
+    """The priority a handoff starts with (it then rises while it waits: :func:`aged_priority`)."""
+    level = policy.priority_by_reason.get(reason, "normal")
+    raised = tier in policy.raise_for_tiers or returning or (
+        sentiment is not None and sentiment <= policy.raise_below_sentiment)
+    if raised:
+        level = min(level, "high", key=PRIORITY_RANK.__getitem__)
     return level
+
+
+def aged_priority(level: str, waited_minutes: float, policy: HandoffPolicy) -> str:
+    """One level up for every `aging_minutes` waited: nobody waits forever behind urgent cases."""
+    steps = int(max(0.0, waited_minutes) // policy.aging_minutes)
+    return LEVELS[max(0, PRIORITY_RANK.get(level, 2) - steps)]
+
+
+def skill(reason: str, intent: str | None, policy: HandoffPolicy) -> str:
+    return policy.skill_by_reason.get(reason) or policy.skill_by_intent.get(intent or "") or policy.default_skill
 
 
 def _summary(state: dict[str, Any], handoff: dict[str, Any]) -> str:
     customer = state.get("customer", {})
     who = customer.get("name") or ("guest" if not customer.get("known") else customer.get("id"))
-    intents = [i for i in state.get("intents", []) if i] + [state.get("understanding", {}).get("intent")]
+    intents = [i for i in state.get("intents", []) if i] + [(state.get("understanding") or {}).get("intent")]
     topics = ", ".join(dict.fromkeys(i.replace("_", " ") for i in intents if i and i != "out_of_scope"))
     parts = [f"{who} ({customer.get('tier', 'standard')}) contacted us about {topics or 'an unclear request'}."]
     orders = (state.get("facts") or {}).get("order_ids") or []
@@ -75,47 +128,91 @@ def _summary(state: dict[str, Any], handoff: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def build_package(state: dict[str, Any], handoff: dict[str, Any], now: float) -> dict[str, Any]:
+def _trail(state: dict[str, Any]) -> list[dict[str, Any]]:
+    said = {t.get("turn"): t["text"] for t in state.get("transcript", []) if t["role"] == "customer"}
+    points = [
+        {"turn": t["turn"], "sentiment": t.get("sentiment"), "text": said.get(t["turn"], "")[:120]}
+        for t in state.get("transcript", [])
+        if t["role"] == "bot" and t.get("sentiment") is not None
+    ]
+    understanding = state.get("understanding") or {}
+    if understanding and not any(p["turn"] == state.get("turn") for p in points):
+        text = said.get(state.get("turn"), state.get("message", ""))
+        points.append({"turn": state.get("turn"), "sentiment": understanding.get("sentiment"), "text": text[:120]})
+    return points
+
+
+NOT_TOPICS = frozenset({"human_request", "greeting", "goodbye", "thanks", "out_of_scope", "complaint"})
+
+
+def _topic(state: dict[str, Any]) -> str | None:
+    """What the conversation is about: its last store intent ("where is A10002" → "I want a person" → order_status)."""
+    current = (state.get("understanding") or {}).get("intent")
+    for intent in [current] + list(reversed(state.get("intents") or [])):
+        if intent and intent not in NOT_TOPICS:
+            return intent
+    return current
+
+
+def _returning(state: dict[str, Any]) -> dict[str, Any] | None:
+    if not state.get("handbacks"):
+        return None
+    back = [e for e in state.get("events", []) if e.get("rail") == "handoff" and e.get("action") == "hand_back"]
+    last = back[-1] if back else {}
+    return {"handbacks": state["handbacks"], "last_agent": last.get("reason"), "note": state.get("agent_note")}
+
+
+def build_package(state: dict[str, Any], handoff: dict[str, Any], now: float, policy: HandoffPolicy) -> dict[str, Any]:
+    """The package for `handoff` (reason, evidence, turn) from the conversation state, as validated JSON."""
     customer = state.get("customer", {})
     understanding = state.get("understanding") or {}
-    trail = state.get("sentiment_trail") or []
+    trail = _trail(state)
     intent = understanding.get("intent")
+    topic = _topic(state)
     reason = handoff["reason"]
-    suggestions = [s for s in (SUGGESTED_BY_REASON.get(reason), SUGGESTED_BY_INTENT.get(intent or "")) if s]
+    returning = _returning(state)
+    suggestions = [s for s in (policy.suggested_by_reason.get(reason), policy.suggested_by_intent.get(topic or ""))
+                   if s] or [policy.suggested_default]
+    if returning:
+        suggestions.insert(0, f"Returning after a hand-back to the AI ({returning['handbacks']}x): the AI could not"
+                              " finish it, so take it to the end.")
     name = customer.get("name")
-    return {
-        "version": PACKAGE_VERSION,
-        "conversation_id": state["conversation_id"],
-        "channel": state.get("channel", "chat"),
-        "reason": reason,
-        "evidence": handoff["evidence"],
-        "triggers": handoff.get("triggers", []),
-        "priority": priority(reason, customer.get("tier", "standard"), trail[-1] if trail else None),
-        "customer": {
-            "id": customer.get("id"),
-            "name": name,
-            "tier": customer.get("tier", "standard"),
-            "language": customer.get("language", "en"),
-            "known": bool(customer.get("known")),
-        },
-        "intent": intent,
-        "sentiment": trail[-1] if trail else None,
-        "sentiment_trail": [
-            {"turn": t["turn"], "sentiment": t.get("sentiment")}
-            for t in state.get("transcript", [])
-            if t["role"] == "bot" and t.get("sentiment") is not None
-        ]
-        + ([{"turn": state.get("turn"), "sentiment": understanding.get("sentiment")}] if understanding else []),
-        "summary": _summary(state, handoff),
-        "transcript": [{"role": t["role"], "text": t["text"]} for t in state.get("transcript", [])],
-        "facts": state.get("facts") or {},
-        "actions_taken": state.get("actions_taken") or [],
-        "suggested_actions": suggestions,
-        "suggested_reply": (
+    transcript = state.get("transcript", [])
+    since = [t for t in transcript if t["role"] == "customer" and (t.get("turn") or 0) > (handoff.get("turn") or 0)]
+    created = handoff.get("package_created_at") or dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(
+        timespec="seconds")
+    package = HandoffPackage(
+        conversation_id=state["conversation_id"],
+        channel=state.get("channel", "chat"),
+        reason=reason,
+        evidence=handoff["evidence"],
+        triggers=handoff.get("triggers", []),
+        priority=priority(reason, customer.get("tier", "standard"), trail[-1]["sentiment"] if trail else None,
+                          policy, returning=returning is not None),
+        skill=skill(reason, topic, policy),
+        language=handoff.get("language") or customer.get("language", "en"),
+        customer=PackageCustomer(id=customer.get("id"), name=name, tier=customer.get("tier", "standard"),
+                                 language=customer.get("language", "en"), known=bool(customer.get("known"))),
+        intent=intent,
+        sentiment=trail[-1]["sentiment"] if trail else None,
+        sentiment_trail=[TrailPoint(**p) for p in trail],
+        summary=handoff.get("summary") or _summary(state, handoff),
+        summary_source=handoff.get("summary_source", "facts"),
+        transcript=[Line(role=t["role"], text=t["text"], turn=t.get("turn")) for t in transcript],
+        facts=state.get("facts") or {},
+        actions_taken=state.get("actions_taken") or [],
+        suggested_actions=suggestions,
+        topic=topic,
+        suggested_tools=list(policy.tools_by_intent.get(topic or "", [])),
+        suggested_reply=handoff.get("suggested_reply") or (
             f"Hi{' ' + name.split()[0] if name else ''}, I'm from the support team and I've read your conversation"
-            " so far. I'll take it from here."
-        ),
-        "guardrail_events": [e for e in state.get("events", []) if e.get("rail") not in (None, "escalation")],
-        "created_at": dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds"),
-        "turn": state.get("turn"),
-    }
+            " so far. I'll take it from here."),
+        suggested_reply_source=handoff.get("suggested_reply_source", "facts"),
+        guardrail_events=[e for e in state.get("events", []) if e.get("rail") not in (None, "escalation", "handoff")],
+        messages_since_handoff=len(since),
+        returning=Returning(**returning) if returning else None,
+        preferred_agent=returning["last_agent"] if returning else None,
+        created_at=created,
+        turn=handoff.get("turn", state.get("turn")),
+    )
+    return package.model_dump(mode="json")

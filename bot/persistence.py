@@ -11,6 +11,8 @@ SQLite runs in WAL mode with `synchronous=NORMAL`: readers never block the write
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -56,7 +58,17 @@ CREATE TABLE IF NOT EXISTS handoffs (
     claimed_by TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
+    skill TEXT,
+    language TEXT,
+    claimed_at REAL,
+    closed_at REAL,
+    note TEXT,                       -- the agent's note when resolved or handed back
     PRIMARY KEY (conversation_id, turn)
+);
+CREATE TABLE IF NOT EXISTS turn_locks (   -- one run at a time per conversation, across processes
+    conversation_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,             -- host:pid:thread
+    expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs (status, created_at);
 CREATE INDEX IF NOT EXISTS conversations_updated ON conversations (updated_at);
@@ -66,7 +78,13 @@ MIGRATIONS = [
     ("conversations", "handoff_turn", "INTEGER"),
     ("messages", "latency_ms", "REAL"),
     ("messages", "blocked", "INTEGER NOT NULL DEFAULT 0"),
+    ("handoffs", "skill", "TEXT"),
+    ("handoffs", "language", "TEXT"),
+    ("handoffs", "claimed_at", "REAL"),
+    ("handoffs", "closed_at", "REAL"),
+    ("handoffs", "note", "TEXT"),
 ]
+LOCK_LEASE_S = 600.0  # a run longer than this (LLM retries included) is presumed dead
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -217,25 +235,67 @@ class Database:
             ).fetchall()
         return [dict(zip(("role", "text", "ts", "turn", "intent", "sentiment"), r)) for r in rows]
 
-    # -- handoff queue ------------------------------------------------------------------------------------------
-    def put(self, package: dict[str, Any]) -> None:
-        """Queue a handoff package (upsert on conversation and turn: a re-run node never queues twice)."""
+    # -- shared access for the queue (bot/queue.py) -------------------------------------------------------------------
+    def transaction(self) -> Any:
+        """A write transaction (BEGIN IMMEDIATE: it holds the database's write lock until it ends)."""
+        return self._tx()
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._conn
+
+    # -- one run per conversation at a time ----------------------------------------------------------------------------
+    @contextmanager
+    def conversation_lock(self, conversation_id: str, timeout: float = 60.0) -> Iterator[None]:
+        """Serialise runs of one conversation across threads and processes (a customer's message and an agent's
+        reply arriving together must not fork its checkpoints). A lease held by a dead process on this host is
+        taken over at once; any other expires after `LOCK_LEASE_S`."""
+        owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        deadline = time.monotonic() + timeout
+        while not self._try_lock(conversation_id, owner):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"conversation {conversation_id} is busy (another run holds it)")
+            time.sleep(0.02)
+        try:
+            yield
+        finally:
+            with self._tx() as conn:
+                conn.execute("DELETE FROM turn_locks WHERE conversation_id = ? AND owner = ?", (conversation_id, owner))
+
+    def _try_lock(self, conversation_id: str, owner: str) -> bool:
         now = time.time()
         with self._tx() as conn:
+            row = conn.execute("SELECT owner, expires_at FROM turn_locks WHERE conversation_id = ?",
+                               (conversation_id,)).fetchone()
+            if row is not None and row[0] != owner and row[1] > now and _alive(row[0]):
+                return False
             conn.execute(
-                "INSERT INTO handoffs (conversation_id, turn, reason, priority, package, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (conversation_id, turn) DO UPDATE SET package = excluded.package,"
-                " updated_at = excluded.updated_at",
-                (package["conversation_id"], package.get("turn") or 0, package["reason"], package["priority"],
-                 json.dumps(package), now, now),
+                "INSERT INTO turn_locks (conversation_id, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT"
+                " (conversation_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at",
+                (conversation_id, owner, now + LOCK_LEASE_S),
             )
+            return True
 
-    def waiting(self) -> list[dict[str, Any]]:
-        """Packages waiting for an agent, most urgent and then oldest first."""
+    def messages_after(self, conversation_id: str, seq: int) -> list[dict[str, Any]]:
+        """Transcript entries after position `seq` (what a waiting front end has not shown yet), with positions."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT package FROM handoffs WHERE status = 'waiting' ORDER BY"
-                " CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, created_at"
+                "SELECT seq, role, text, turn FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq",
+                (conversation_id, seq),
             ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [dict(zip(("seq", "role", "text", "turn"), r)) for r in rows]
+
+
+def _alive(owner: str) -> bool:
+    """False only when the owner is a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(rest.split(":")[0]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True

@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.phrases import PhraseSet, normalize  # noqa: F401  (re-exported: matchers are part of the policy API)
 from bot.rails.policy import InputRails, OutputRails, PiiPolicy, RailsPolicy
-from bot.taxonomy import HANDOFF_REASONS
+from bot.taxonomy import HANDOFF_REASONS, INTENTS
 
 
 class PolicyError(ValueError):
@@ -143,6 +143,56 @@ class InputPolicy(_Model):
         return value
 
 
+Priority = Literal["urgent", "high", "normal"]
+PRIORITY_RANK: dict[str, int] = {"urgent": 0, "high": 1, "normal": 2}
+
+
+class HandoffPolicy(_Model):
+    """guardrails/handoff.yaml: how a handoff is prioritised, routed, summarised and returned."""
+
+    priority_by_reason: dict[str, Priority] = Field(default_factory=dict)
+    raise_for_tiers: list[str] = Field(default_factory=lambda: ["vip", "gold"])
+    raise_below_sentiment: float = Field(-0.6, ge=-1, le=1)
+    aging_minutes: float = Field(10, gt=0)
+    skill_by_reason: dict[str, str] = Field(default_factory=dict)
+    skill_by_intent: dict[str, str] = Field(default_factory=dict)
+    default_skill: str = "general"
+    suggested_by_reason: dict[str, str] = Field(default_factory=dict)
+    suggested_by_intent: dict[str, str] = Field(default_factory=dict)
+    suggested_default: str = "Read the summary, greet the customer by name and ask how you can help."
+    tools_by_intent: dict[str, list[str]] = Field(default_factory=dict)
+    wait_history: int = Field(20, ge=1)
+    wait_window_hours: float = Field(24, gt=0)
+    max_handbacks: int = Field(1, ge=0)
+    llm_summary: bool = True
+
+    @field_validator("priority_by_reason", "skill_by_reason", "suggested_by_reason")
+    @classmethod
+    def _known_reasons(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(HANDOFF_REASONS))
+        if unknown:
+            raise ValueError(f"unknown handoff reason(s) {unknown}; known: {sorted(HANDOFF_REASONS)}")
+        return value
+
+    @field_validator("skill_by_intent", "suggested_by_intent", "tools_by_intent")
+    @classmethod
+    def _known_intents(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(INTENTS))
+        if unknown:
+            raise ValueError(f"unknown intent(s) {unknown}; known: {sorted(INTENTS)}")
+        return value
+
+    @field_validator("tools_by_intent")
+    @classmethod
+    def _known_tools(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from bot.tools import TOOLS
+
+        unknown = sorted({t for tools in value.values() for t in tools} - set(TOOLS))
+        if unknown:
+            raise ValueError(f"unknown tool(s) {unknown}; known: {sorted(TOOLS)}")
+        return value
+
+
 class Messages:
     """Canned customer-facing sentences (guardrails/messages.yaml), looked up by dotted key and formatted."""
 
@@ -177,6 +227,7 @@ class Policies(BaseModel):
     input: InputPolicy
     messages: Messages
     rails: RailsPolicy = RailsPolicy()
+    handoff: HandoffPolicy = HandoffPolicy()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -227,4 +278,5 @@ def load_policies(directory: Path) -> Policies:
         input=_validate(InputPolicy, directory / "input.yaml"),
         messages=Messages(_read_yaml(directory / "messages.yaml")),
         rails=rails,
+        handoff=_validate(HandoffPolicy, directory / "handoff.yaml"),
     )

@@ -44,6 +44,19 @@ class ToolResult:
         }
 
 
+# Personal data the store returns with a record (the customer's own e-mail, phone, address): no reply needs it and
+# conversation state is stored, so it is dropped before a result enters the state.
+PRIVATE_KEYS = frozenset({"email", "phone", "address", "shipping_address", "billing_address"})
+
+
+def scrub_private(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if k in PRIVATE_KEYS and v else scrub_private(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_private(v) for v in value]
+    return value
+
+
 def _result(tool: str, args: dict[str, Any], r: ActionResult) -> ToolResult:
     return ToolResult(tool, args, r.ok, r.code, r.message, to_jsonable(r.data))  # JSON-able: state is serialised
 

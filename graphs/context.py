@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.checks import InputCheck, OutputCheck
 from bot.handoff import HandoffQueue
@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from bot.rails.pii import Vault
     from bot.store.base import Backend
     from bot.store.kb import KnowledgeBase
+
+
+class Summarizer(Protocol):
+    """Writes the package's summary and suggested reply: (text, source) pairs, source "llm" or "facts"."""
+
+    def __call__(self, package: dict[str, Any]) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -35,7 +41,10 @@ class Deps:
     queue: HandoffQueue | None = None  # where handoff packages wait for an agent
     llm_languages: tuple[str, ...] = ("en",)  # languages the LLM can answer in; "*" for any
     llm_vote: bool = True  # ask the LLM for a structured intent vote when the classifier is unsure
-    wait_minutes: Callable[[], float | None] = lambda: None  # expected agent wait (the queue fills this in)
+    # Expected agent wait for a handoff ({conversation_id, priority}); None when unknown. The queue fills this in.
+    wait_minutes: Callable[[dict[str, Any]], float | None] = lambda handoff: None
+    summarizer: Summarizer | None = None  # writes the package's summary and suggested reply (LLM, checked)
+    redactor: Callable[[str], str] | None = None  # PII → placeholders, for text that skips the input rails (agents)
     vault: Vault | None = None  # raw personal data behind the placeholders (in memory only), for the tools
     clock: Callable[[], float] = time.time
     # Where checked reply text goes as it is produced. The engine sets it per turn (a copy of this object), so the
@@ -44,6 +53,10 @@ class Deps:
     # The customer's raw message for this run, also set per run by the engine. It travels here, not in the state,
     # because the state is checkpointed: only the redacted text that `input_checks` makes of it is ever stored.
     inbox: str | None = None
+
+    def redact(self, text: str) -> str:
+        """`text` with personal data replaced by placeholders (as is when no redactor is configured)."""
+        return self.redactor(text) if self.redactor is not None and text else text
 
     def speaks(self, language: str) -> bool:
         return "*" in self.llm_languages or language in self.llm_languages

@@ -31,7 +31,9 @@ class Signals:
     failure_signal: bool  # this message says the last answer did not help
     low_confidence_streak: int  # uncertain messages in a row before this one
     tier: str
-    handed_back: bool = False  # an agent returned the conversation to the AI (they chose AI service)
+    # An agent returned the conversation to the AI: the VIP rule stays quiet (they chose AI service), and
+    # "that didn't help" hands off at the first time (the AI already failed this customer once).
+    handed_back: bool = False
     abusive: bool = False
 
 
@@ -92,7 +94,7 @@ def repeated_failure(s: Signals, policy: EscalationPolicy) -> Trigger | None:
     if not rule.enabled or not s.failure_signal:
         return None
     count = s.failures + 1
-    if count >= rule.max_failures:
+    if count >= rule.max_failures or s.handed_back:  # after a hand-back: no second chance, straight to a person
         return Trigger("repeated_failure", f'answers did not help {count} times (last: "{_clip(s.text)}")')
     return None
 

@@ -90,7 +90,8 @@ class ConversationState(TypedDict, total=False):
     llm_history: list[dict[str, str]]  # earlier prompts and replies exactly as sent (prompt-cache friendly)
     llm_failures: int  # replies in a row the LLM failed to write
     rail_blocks: int  # customer messages the input rails blocked in this conversation
-    human_event: str | None  # the last event while waiting for a human: customer | agent_reply | resolve | hand_back
+    human_event: str | None  # the last event while waiting: customer | agent_reply | agent_tool | resolve | hand_back
+    agent_request: dict[str, Any] | None  # the tool an agent asked the AI to run (AI assist)
 
 
 def new_conversation(conversation_id: str, customer: Customer, channel: str = "chat") -> ConversationState:

@@ -28,8 +28,12 @@ def shared_nlu(tmp_path_factory):
     return nlu
 
 
+TEST_PII_KEY = "0f" * 32  # one placeholder key for every test's data directory: the rails are built once per process
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    (tmp_path / "pii.key").write_text(TEST_PII_KEY)
     return Settings(
         data_dir=tmp_path,
         db_url=f"sqlite:///{tmp_path / 'bot.sqlite'}",

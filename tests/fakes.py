@@ -47,6 +47,9 @@ class FakeLLM:
     fail_status: int | None = None  # answer every request with this HTTP status
     fail_times: int = 0  # ... only the first N requests
     malformed_json: bool = False
+    # handoff notes (bot/summary.py): what the LLM answers to the summary and draft-reply JSON requests
+    summary: str | Callable[[list[dict[str, str]]], str] = "The customer needs a person to help with their request."
+    draft: str | Callable[[list[dict[str, str]]], str] = "Hello, I'm taking over from the assistant. How can I help?"
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -58,9 +61,13 @@ class FakeLLM:
         messages = body["messages"]
         if "response_format" in body:
             schema = body["response_format"]["json_schema"]["schema"]
-            candidates = schema["properties"]["intent"].get("enum") or [schema["properties"]["intent"].get("const")]
             if self.malformed_json:
                 return httpx.Response(200, json=_completion("{not json"))
+            for key, answer in (("summary", self.summary), ("reply", self.draft)):
+                if key in schema["properties"]:
+                    text = answer(messages) if callable(answer) else answer
+                    return httpx.Response(200, json=_completion(json.dumps({key: text})))
+            candidates = schema["properties"]["intent"].get("enum") or [schema["properties"]["intent"].get("const")]
             choice = self.vote(messages, candidates) if callable(self.vote) else (self.vote or candidates[0])
             return httpx.Response(200, json=_completion(json.dumps({"intent": choice})))
         text = self.reply(messages) if callable(self.reply) else self.reply

@@ -100,6 +100,11 @@ class InputRails:
         return verdict
 
 
+    def redact(self, text: str) -> str:
+        """`text` with personal data replaced by placeholders and nothing else checked (an agent's reply is stored
+        this way: agents may write anything, but the store, logs and packages never hold raw personal data)."""
+        return self._redactor.redact(text).text if self._redactor.may_contain_pii(text) else text
+
     def _clean(self, text: str) -> bool:
         if self._redactor.may_contain_pii(text):
             return False

@@ -20,6 +20,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.rails import placeholders
 from bot.rails.policy import PiiPolicy
@@ -169,6 +170,39 @@ class Redactor:
             cursor = r.end
         out.append(text[cursor:])
         return Redaction("".join(out), found, values)
+
+
+def placeholder_key(directory: Path) -> bytes:
+    """The key placeholders are made with, kept in `directory/pii.key` (created on first use, owner-only).
+
+    One key per installation, so every process (chat, agent desk, workers) and every restart gives the same value
+    the same placeholder; the key never leaves the machine and the placeholders cannot be reversed without it.
+    """
+    path = directory / "pii.key"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        directory.mkdir(parents=True, exist_ok=True)
+        key = os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key.hex())
+        return key
+
+
+class LazyRedactor:
+    """Only the PII redaction, built on first use (~1 s): what the agent desk needs from the rails."""
+
+    def __init__(self, policy: PiiPolicy, key: bytes) -> None:
+        self._policy, self._key = policy, key
+        self._redactor: Redactor | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> str:
+        with self._lock:
+            if self._redactor is None:
+                self._redactor = Redactor(self._policy, self._key)
+        return self._redactor.redact(text).text if self._redactor.may_contain_pii(text) else text
 
 
 class Vault:

@@ -26,9 +26,6 @@ _FITS = {
 }
 
 
-# Personal data the store returns with a record (the customer's own e-mail, phone, address): the reply never needs
-# it and the state is stored, so it is dropped before the result enters the state.
-_PRIVATE_KEYS = frozenset({"email", "phone", "address", "shipping_address", "billing_address"})
 
 
 def _caller(state: ConversationState, deps: Deps) -> tools.Caller:
@@ -46,14 +43,6 @@ def _reveal(state: ConversationState, deps: Deps, value: Any) -> Any:
     return deps.vault.reveal(state["conversation_id"], value)
 
 
-def _scrub(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: ("[redacted]" if k in _PRIVATE_KEYS and v else _scrub(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
-
-
 def _run(state: ConversationState, deps: Deps, caller: tools.Caller, name: str,
          args: dict[str, Any]) -> tools.ToolResult:
     """Run a tool with the real values behind any placeholders; record it with the placeholders and no PII."""
@@ -61,7 +50,7 @@ def _run(state: ConversationState, deps: Deps, caller: tools.Caller, name: str,
     message = result.message
     if deps.vault is not None:
         message = deps.vault.conceal(state["conversation_id"], message)
-    return dataclasses.replace(result, args=dict(args), message=message, data=_scrub(result.data))
+    return dataclasses.replace(result, args=dict(args), message=message, data=tools.scrub_private(result.data))
 
 
 def act(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:

@@ -49,11 +49,13 @@ def _first_sentences(text: str, n: int = 2) -> str:
     return " ".join(parts[:n])
 
 
-def _wait_sentence(deps: Deps) -> str:
-    minutes = deps.wait_minutes()
+def _wait_sentence(state: ConversationState, deps: Deps) -> str:
+    handoff = state.get("handoff") or {}
+    minutes = deps.wait_minutes({"conversation_id": state["conversation_id"], "priority": handoff.get("priority")})
     if minutes is None:
         return deps.policies.messages.get("handoff.wait_unknown")
-    return deps.policies.messages.get("handoff.wait_known", minutes=max(1, round(minutes)))
+    rounded = max(1, round(minutes))
+    return deps.policies.messages.get("handoff.wait_known", minutes=f"{rounded} minute{'s' if rounded > 1 else ''}")
 
 
 def _template(state: ConversationState, deps: Deps) -> str | None:
@@ -62,7 +64,7 @@ def _template(state: ConversationState, deps: Deps) -> str | None:
     if decision.get("action") == "escalate":
         language = state.get("customer", {}).get("language", "en")
         key = "handoff.notice" if deps.speaks(language) else "handoff.notice_language"
-        notice = messages.get(key, wait=_wait_sentence(deps))
+        notice = messages.get(key, wait=_wait_sentence(state, deps))
         preface = (decision.get("args") or {}).get("preface")  # a rail's refusal said before the handoff notice
         return f"{messages.get(preface)} {notice}" if preface else notice
     key = decision.get("template")

@@ -76,4 +76,6 @@ def route_after_output(state: ConversationState) -> str:
 
 
 def route_after_reply(state: ConversationState) -> str:
-    return "wait_for_human" if state.get("mode") == "human" else "end"
+    if state.get("mode") != "human":
+        return "end"
+    return "wait_for_human" if (state.get("handoff") or {}).get("summarized") else "summarize_handoff"

@@ -57,7 +57,7 @@ def test_explicit_human_request_hands_off(real_engine):
     real_engine.turn(conv, "hello")
     result = real_engine.turn(conv, "I want to talk to a human")
     assert result.handoff and result.handoff_reason == "customer_request"
-    assert real_engine.db.waiting()[0]["conversation_id"] == conv
+    assert real_engine.queue.entries()[0].package["conversation_id"] == conv
 
 
 def test_restart_mid_conversation_resumes(settings, real_llm):

@@ -283,7 +283,7 @@ def test_trigger_low_confidence_after_a_clarifying_question(make_engine, policie
 def test_unsupported_language_is_handed_off_with_the_language(engine):
     conv, result = _handoff(engine, "cust-1", "Hola, quiero saber dónde está mi pedido, por favor")
     assert result.handoff and result.language == "es"
-    package = engine.db.waiting()[0]
+    package = engine.queue.entries()[0].package
     assert package["customer"]["language"] == "es"
 
 
@@ -300,7 +300,7 @@ def test_triggers_are_configuration(make_engine, policies):
 def test_handoff_package_is_queued_and_later_messages_join_it(engine, fake_llm):
     conv, result = _handoff(engine, "cust-1", "where is my order A10002", "I want to talk to a human")
     assert result.handoff and "connecting you" in result.reply
-    package = engine.db.waiting()[0]
+    package = engine.queue.entries()[0].package
     for key in ("conversation_id", "reason", "priority", "customer", "intent", "sentiment", "summary",
                 "transcript", "facts", "actions_taken", "suggested_actions", "suggested_reply", "created_at"):
         assert key in package, key

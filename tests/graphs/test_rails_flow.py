@@ -78,7 +78,7 @@ def test_a_reply_refused_twice_falls_back_and_hands_off(make_engine, policies):
     assert "original payment method" in result.reply  # the policy passage itself, instead
     assert result.handoff and result.handoff_reason == "guardrail"
     assert said.strip() == result.reply  # the handoff notice followed the fallback, in order
-    [package] = engine.db.waiting()
+    [package] = [e.package for e in engine.queue.entries()]
     assert any(e["rail"] == "leakage" for e in package["guardrail_events"])
 
 
@@ -112,7 +112,7 @@ def test_raw_pii_reaches_no_store_no_log_no_package(make_engine, settings, caplo
     engine.turn(conv, "I want to talk to a person")
     secrets = ["jordan.lee@example.net", "4111 1111 1111 1111", "4111111111111111", "Oak Street", "555 0132"]
 
-    package = json.dumps(engine.db.waiting())
+    package = json.dumps([e.package for e in engine.queue.entries()])
     state = json.dumps(engine.state(conv), default=str)
     stored = b"".join(p.read_bytes() for p in settings.data_dir.iterdir()
                       if p.is_file() and not p.name.startswith("store.sqlite"))  # the shop's own records aside
