@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import json
+import logging
 import os
 import shlex
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -26,6 +28,8 @@ from rich.table import Table
 if TYPE_CHECKING:  # the desk pulls in the engine (LangGraph…): imported only when a command runs
     from bot.desk import Desk, View
     from bot.queue import Entry
+
+log = logging.getLogger(__name__)
 
 
 class UsageError(ValueError):
@@ -106,7 +110,8 @@ def show_view(view: View, console: Console = out) -> None:
               f"reason [bold]{p['reason']}[/]: {escape(p.get('evidence', ''))}")
     if p.get("returning"):
         r = p["returning"]
-        header += f"\n[yellow]returning[/] after {r['handbacks']} hand-back(s) by {r.get('last_agent')}: {r.get('note')}"
+        header += (f"\n[yellow]returning[/] after {r['handbacks']} hand-back(s) by {escape(str(r.get('last_agent')))}:"
+                   f" {escape(str(r.get('note') or ''))}")
     console.print(Panel(header, title=p["conversation_id"]))
     console.print(Panel(escape(p.get("summary", "")), title=f"summary ({p.get('summary_source', 'facts')})"))
     actions = "\n".join(f"• {escape(a)}" for a in p.get("suggested_actions", []))
@@ -116,12 +121,13 @@ def show_view(view: View, console: Console = out) -> None:
     console.print(Panel(escape(p.get("suggested_reply", "")),
                         title=f"suggested reply ({p.get('suggested_reply_source', 'facts')})"))
     facts = ", ".join(f"{k}: {v}" for k, v in (p.get("facts") or {}).items() if v) or "none"
-    done = "\n".join(f"{'✓' if a.get('ok') else '✗'} {a.get('tool')} {json.dumps(a.get('args') or {})} → "
+    done = "\n".join(f"{'✓' if a.get('ok') else '✗'} {a.get('tool')}"
+                     f" {escape(json.dumps(a.get('args') or {}, ensure_ascii=False))} → "
                      f"{escape(str(a.get('result')))}{' (by ' + a['by'] + ')' if a.get('by') else ''}"
                      for a in p.get("actions_taken") or []) or "none"
     console.print(Panel(f"facts: {escape(facts)}\n{done}", title="facts and actions taken"))
-    trail = "  ".join(f"t{t['turn']}: {t['sentiment']:+.2f}" for t in p.get("sentiment_trail") or []
-                      if t.get("sentiment") is not None)
+    trail = "".join(f"\n  t{t['turn']}: {t['sentiment']:+.2f}  {escape(_clip(t.get('text') or '', 60))}"
+                    for t in p.get("sentiment_trail") or [] if t.get("sentiment") is not None)
     events = "; ".join(f"{g.get('rail')}/{g.get('action')}: {g.get('reason')}" for g in p.get("guardrail_events") or [])
     console.print(Panel(f"sentiment: {trail or 'none'}\nguardrail events: {escape(events) or 'none'}",
                         title="signals"))
@@ -133,13 +139,14 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _pairs(items: list[str]) -> dict[str, Any]:
+def _pairs(items: list[str], tool: str | None = None) -> dict[str, Any]:
+    """KEY=VALUE arguments as text (the desk types them as the tool declares: `limit=3`, `damaged=yes`)."""
     args: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"tool arguments are KEY=VALUE, got {item!r}")
-        args[key] = {"true": True, "false": False}.get(value.lower(), value)
+        args[key] = value
     return args
 
 
@@ -258,7 +265,7 @@ def assist_tool(conversation: str, tool: str, args: list[str] = typer.Argument(N
                 agent: Optional[str] = AGENT) -> None:
     """The AI runs a store tool for you, as the customer; it is recorded with the actions taken."""
     with _desk() as d:
-        result = d.run_tool(conversation, _agent(agent), tool, _pairs(args or []))
+        result = d.run_tool(conversation, _agent(agent), tool, _pairs(args or [], tool))
         mark = "[green]ok[/]" if result["ok"] else f"[red]{result['code']}[/]"
         out.print(f"{mark} {escape(result['message'])}")
 
@@ -284,7 +291,7 @@ class _Session:
         self.last_draft: str | None = None
 
     def run(self) -> None:
-        self.console.print(f"[bold]agent desk[/] — you are {escape(self.agent)}. {self.HELP}")
+        self.console.print(f"[bold]agent desk[/] — you are {escape(self.agent)}. {escape(self.HELP)}")
         self.queue()
         interactive = sys.stdin.isatty()
         while True:
@@ -301,6 +308,12 @@ class _Session:
                 self.do(line.strip())
             except (ValueError, TimeoutError) as exc:
                 self.console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            except click.exceptions.Exit:  # `fail()` (e.g. the model could not start for `draft`) said why
+                continue
+            except Exception as exc:  # the desk stays up: one line, the details in the log
+                log.exception("desk command %r failed", line.strip())
+                self.console.print(f"[bold red]error:[/] {escape(line.strip())}: {type(exc).__name__}: "
+                                   f"{escape(str(exc))}", soft_wrap=True)
 
     def do(self, line: str) -> None:
         if not line:
@@ -327,7 +340,7 @@ class _Session:
     cmd_refresh = cmd_queue
 
     def cmd_help(self, rest: str) -> None:
-        self.console.print(self.HELP)
+        self.console.print(escape(self.HELP))
 
     def cmd_claim(self, rest: str) -> None:
         target = rest
@@ -373,7 +386,7 @@ class _Session:
         parts = shlex.split(rest)
         if not parts:
             raise UsageError("tool <name> KEY=VALUE ...")
-        result = self.desk.run_tool(self._needs_current(), self.agent, parts[0], _pairs(parts[1:]))
+        result = self.desk.run_tool(self._needs_current(), self.agent, parts[0], _pairs(parts[1:], parts[0]))
         self.console.print(f"{'ok' if result['ok'] else result['code']}: {escape(result['message'])}")
 
     def cmd_resolve(self, rest: str) -> None:
@@ -382,6 +395,8 @@ class _Session:
         self.current = None
 
     def cmd_back(self, rest: str) -> None:
+        if not rest:
+            raise UsageError("back <note for the AI>: say what the AI should know")
         self.desk.hand_back(self._needs_current(), self.agent, rest)
         self.console.print(f"{self.current} is back with the AI")
         self.current = None

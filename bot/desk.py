@@ -76,9 +76,11 @@ class Desk:
         self.queue.close(conversation_id, agent, "resolved", note)
         return result
 
-    def hand_back(self, conversation_id: str, agent: str, note: str = "") -> TurnResult:
+    def hand_back(self, conversation_id: str, agent: str, note: str) -> TurnResult:
         """Give the conversation back to the AI with a note it will use. Refused past the policy's hand-back limit:
         a conversation the AI already failed after a hand-back stays with people (no ping-pong)."""
+        if not note.strip():
+            raise QueueError("a hand-back needs a note: say what the AI should know")
         self.queue.require_holder(conversation_id, agent)
         handbacks = int(self.engine.state(conversation_id).get("handbacks") or 0)
         limit = self.queue.policy.max_handbacks
@@ -110,15 +112,19 @@ class Desk:
         function = tools.TOOLS.get(tool)
         if function is None:
             raise QueueError(f"unknown tool {tool!r}; available: {', '.join(sorted(tools.TOOLS))}")
+        parameters = inspect.signature(function).parameters
+        args = dict(args)
+        # a guest is verified by the e-mail the agent gives; tools that do not take one get it only as the caller
+        email = args.pop("email", None) if "email" not in parameters else args.get("email")
+        args = _typed(tool, parameters, args)
         try:
             inspect.signature(function).bind(None, None, **args)
         except TypeError as exc:
-            wanted = [p for p in inspect.signature(function).parameters if p not in ("store", "caller")]
+            wanted = [p for p in parameters if p not in ("store", "caller")]
             raise QueueError(f"{tool}: {exc}; it takes {', '.join(wanted)}") from None
         self.queue.require_holder(conversation_id, agent)
         customer = self.engine.state(conversation_id).get("customer") or {}
-        caller = tools.Caller(customer_id=customer.get("id") if customer.get("known") else None,
-                              email=args.get("email") if not customer.get("known") else None)
+        caller = tools.Caller(customer_id=customer.get("id")) if customer.get("known") else tools.Caller(email=email)
         result = tools.run(tool, self.engine.deps.store, caller, args)
         redact = self.engine.deps.redact
         recorded = {"tool": result.tool, "ok": result.ok, "code": result.code, "message": redact(result.message),
@@ -139,3 +145,23 @@ class Desk:
         if entry is None:
             raise QueueError(f"no handoff for conversation {conversation_id}")
         return entry
+
+
+_BOOLS = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
+
+
+def _typed(tool: str, parameters: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Text arguments (a CLI, a form) converted to the types the tool declares: `limit=3`, `damaged=yes`."""
+    typed = {}
+    for key, value in args.items():
+        kind = str(parameters[key].annotation) if key in parameters else ""
+        if isinstance(value, str) and kind in ("bool", "<class 'bool'>"):
+            if value.lower() not in _BOOLS:
+                raise QueueError(f"{tool}: {key} is yes or no, got {value!r}")
+            value = _BOOLS[value.lower()]
+        elif isinstance(value, str) and kind in ("int", "<class 'int'>"):
+            if not value.strip().lstrip("-").isdigit():
+                raise QueueError(f"{tool}: {key} is a whole number, got {value!r}")
+            value = int(value)
+        typed[key] = value
+    return typed

@@ -159,7 +159,9 @@ class Queue:
         return entry
 
     def release(self, conversation_id: str, agent: str) -> None:
-        self.require_holder(conversation_id, agent)
+        entry = self.get(conversation_id)
+        if entry is None or entry.status != "claimed" or entry.claimed_by != agent:
+            raise QueueError(f"conversation {conversation_id} is not claimed by {agent}")
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE handoffs SET status = 'waiting', claimed_by = NULL, claimed_at = NULL, updated_at = ?"

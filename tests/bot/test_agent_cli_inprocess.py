@@ -111,7 +111,7 @@ def test_a_claimed_handoff_is_refused_to_another_agent(handed_off):
     assert agent("claim", conv).exit_code == 0  # claiming again is harmless
     one_error(agent("claim", conv, who="kim"), f"conversation {conv} is already claimed by sam")
     one_error(agent("reply", conv, "Hi, Kim here", who="kim"), "claimed by sam, not kim")
-    one_error(agent("release", conv, who="kim"), "claimed by sam, not kim")
+    one_error(agent("release", conv, who="kim"), "is not claimed by kim")
     assert agent("release", conv).exit_code == 0
     assert agent("claim", conv, who="kim").exit_code == 0  # released: anyone may take it now
 
@@ -269,7 +269,43 @@ def test_desk_with_nothing_waiting(cli_env):
     assert "nothing waiting" in text and "error: no handoff number 1" in text
 
 
-# -- a real process -----------------------------------------------------------------------------------------------
+# -- typed tool arguments, literal text in rich output, a note to hand back, errors the desk did not expect ------
+def test_tool_arguments_are_typed_as_the_tool_declares(handed_off):
+    _, conv = handed_off
+    listed = agent("assist", "tool", conv, "list_orders", "limit=2")
+    assert listed.exit_code == 0 and "Recent orders" in listed.stdout, listed.stdout
+    one_error(agent("assist", "tool", conv, "list_orders", "limit=lots"), "limit is a whole number, got 'lots'")
+    one_error(agent("assist", "tool", conv, "start_return", "order_id=A10001", "reason=x", "damaged=maybe"),
+              "damaged is yes or no")
+
+
+def test_desk_help_markup_and_the_hand_back_note(handed_off):
+    _, conv = handed_off
+    session = "\n".join(["help", "claim 1", 'tool search_products "query=[/x] headphones"', "show", "back",
+                         "back she wanted the tracking only"]) + "\n"
+    result = agent("desk", input=session)
+    assert result.exit_code == 0, (result.stdout[-3000:], result.stderr)
+    text = flat(result.stdout)
+    assert "show [id]" in text and "draft [instruction]" in text
+    assert '{"query": "[/x] headphones"}' in text  # the arguments, shown literally
+    assert "error: back <note for the AI>" in text and f"{conv} is back with the AI" in text
+    assert "t2: +" in text and "I want to talk to a human" in text.split("signals", 1)[1]
+
+
+def test_desk_survives_an_error_it_did_not_expect(handed_off, monkeypatch):
+    import sqlite3
+
+    def locked(self, conversation_id):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr("bot.desk.Desk.show", locked)
+    result = agent("desk", input="show c-x\nfrobnicate\n")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    text = flat(result.stdout)
+    assert "error: show c-x: OperationalError: database is locked" in text and "unknown command 'frobnicate'" in text
+
+
+# -- a real process ---------------------------------------------------------------------------------------------------
 def test_queue_json_from_a_real_process_prints_only_the_array(handed_off, cli_env, tmp_path):
     _, conv = handed_off
     env = dict(os.environ, **cli_env)

@@ -95,3 +95,33 @@ def test_rails_around_the_real_model(real_engine):
                 continue  # grounding was checked against the facts during the turn
             verdict = check.check(result.reply, Grounding((result.reply,), customer=question))
             assert verdict.ok and verdict.text == result.reply, (check.name, verdict)
+
+
+def test_handoff_package_written_by_the_model_and_checked(real_engine, capsys):
+    """The embedded model writes the summary and suggested reply; whatever it wrote, the package holds only what
+    the conversation supports (its text when it passed the check, the fact-made one otherwise)."""
+    import time
+
+    from bot.desk import Desk
+    from bot.summary import check_against_transcript
+
+    conv = real_engine.start("cust-1")
+    real_engine.turn(conv, "where is my order A10002?")
+    started = time.perf_counter()
+    notice: list[float] = []
+    result = real_engine.turn(conv, "I want to talk to a human please",
+                              on_text=lambda _: notice.append(time.perf_counter() - started))
+    total = time.perf_counter() - started
+    assert result.handoff and notice and notice[0] < total  # the notice is out before the LLM writes the notes
+    package = real_engine.queue.get(conv).package
+    policy = real_engine.deps.policies.rails.output
+    for field in ("summary", "suggested_reply"):
+        assert package[field]
+        if package[f"{field}_source"] == "llm":
+            assert not check_against_transcript(package[field], package, policy)
+    draft = Desk(real_engine).draft(conv, "tell her the order is with UPS")
+    assert draft.text and (draft.source == "facts" or not check_against_transcript(draft.text, package, policy))
+    with capsys.disabled():
+        print(f"\n  handoff notes on the embedded model: notice after {notice[0]:.2f} s, turn {total:.1f} s; "
+              f"summary {package['summary_source']}: {package['summary']!r}; reply {package['suggested_reply_source']}:"
+              f" {package['suggested_reply']!r}; draft {draft.source}: {draft.text!r}")

@@ -206,3 +206,20 @@ def test_agent_events_on_a_conversation_nobody_handed_off_are_refused(engine):
         engine.agent_event(conv, {"kind": "agent_reply", "text": "x", "agent": "sam"})
     with pytest.raises(QueueError, match="unknown tool"):
         desk.run_tool(conv, "sam", "delete_everything", {})
+
+
+def test_the_chat_shows_agent_messages_as_they_arrive(engine):
+    """`bot chat`'s watcher: what the desk (any process) writes reaches the customer, placeholders in words."""
+    from bot.chat import AgentWatcher
+
+    conv, _ = _until_handoff(engine, "cust-1", "I want to talk to a human")
+    watcher = AgentWatcher(engine, conv, show=lambda text: None)
+    assert watcher.poll() == []  # what was said before the watcher started is not shown again
+    desk = Desk(engine)
+    desk.reply(conv, "sam", "Hi Alice, I'll email you at alice.martin@example.com today.")
+    engine.turn(conv, "thanks!")  # the customer's own turn: not shown by the watcher (the chat prints it)
+    [said] = watcher.poll()
+    assert said.startswith("Hi Alice") and "alice.martin@example.com" not in said and "[EMAIL" not in said
+    desk.resolve(conv, "sam")
+    assert watcher.poll() == [engine.deps.policies.messages.get("handoff.resolved")]
+    assert watcher.poll() == []
