@@ -45,17 +45,16 @@ LINE_CHARS = 200  # each clipped to this
 CHARS_PER_TOKEN = 3.5  # English prose with ids: how many characters fit in the token budget (conservative)
 
 SUMMARY_TASK = (
-    "You write a handoff note for a human support agent. In 1 to 3 short sentences say: who the customer is, what"
-    " they want, what the bot already did, and why a person is needed. Use only the information below. Copy order"
-    " numbers exactly. Never add amounts, dates, names or actions that are not in it."
-    ' Answer with JSON: {"summary": "..."}'
+    "You write a handoff note for the human support agent who takes over this chat. Write 2 or 3 short sentences:"
+    " first what the customer wants (with the order number), then what the bot already did, then why a person is"
+    " needed. Use only the information below; copy order numbers exactly; never add amounts, dates, names or"
+    ' actions that are not in it. Answer as JSON: {"summary": "..."}'
 )
 DRAFT_TASK = (
-    "You draft the next message a human support agent will send to the customer. Write 1 to 3 friendly sentences"
-    " that answer the customer's last messages, using only the information below. Never promise refunds,"
-    " discounts, credits or dates that it does not contain, and do not claim anything was done unless the bot"
-    " actions say so. Do not sign with a name."
-    ' Answer with JSON: {"reply": "..."}'
+    "Write the next chat message from the support agent to the customer: 1 to 3 friendly sentences that answer the"
+    " customer's last message, using only the information below and the agent's plan. Never promise refunds,"
+    " discounts, credits or dates that are not below, and never say something was done unless the bot actions say"
+    ' so. Do not sign with a name. Answer as JSON: {"reply": "..."}'
 )
 LABELS = ("CUSTOMER:", "HANDED OFF BECAUSE:", "FACTS:", "BOT ACTIONS:", "CONVERSATION:", "AGENT'S PLAN:",
           "THE AGENT WANTS:")  # the prompt's scaffolding: a text that copies it is not a summary
@@ -80,7 +79,7 @@ def summarize(llm: LLMClient | None, package: dict[str, Any], policy: OutputRail
     messages = [{"role": "system", "content": SUMMARY_TASK}, {"role": "user", "content": _context(package)}]
     text, problems = _ask(llm, messages, "summary", max_tokens)
     if text is not None:
-        problems = check_against_transcript(text, package, policy)
+        problems = check_against_transcript(text, package, policy) + _leaves_out(text, package)
     return Written(fallback, "facts", problems) if problems or text is None else Written(text, "llm")
 
 
@@ -119,12 +118,22 @@ def _problems(text: str, package: dict[str, Any], policy: OutputRails, *, to_cus
     everything = _sources(package) + ("\n" + extra if extra else "")
     problems = [f"too long ({len(text)} characters, at most {MAX_CHARS})"] if len(text) > MAX_CHARS else []
     problems += [f"copies the prompt's layout ({label})" for label in LABELS if label in text]
+    problems += _repeats(text)
     problems += _unknown_contacts(text, everything)
     problems += _unknown_placeholders(text, _transcript_text(package) + "\n" + json.dumps(package.get("facts") or {}))
     problems += _ungrounded(_without_contacts(text), everything)
     problems += _other_names(text, package, everything)
     problems += _claims(text, package, policy, to_customer, extra)
+    problems += _deflects(text) if to_customer else []
     return tuple(dict.fromkeys(problems))
+
+
+def _leaves_out(text: str, package: dict[str, Any]) -> tuple[str, ...]:
+    """A summary without the order it is about tells the agent less than the fact-made one (which names it)."""
+    orders = [str(o) for o in (package.get("facts") or {}).get("order_ids") or []]
+    if not orders or set(orders) & set(entities.extract(text)["order_ids"]):
+        return ()
+    return (f"leaves out the order ({', '.join(orders)})",)
 
 
 def _ungrounded(text: str, sources: str) -> list[str]:
@@ -147,6 +156,13 @@ def _ungrounded(text: str, sources: str) -> list[str]:
                if _number(v) not in known]
     dates = [w for w in _CALENDAR.findall(text) if not re.search(rf"\b{re.escape(w)}\b", sources, re.IGNORECASE)]
     return [f"states '{value}', which the conversation does not contain" for value in facts + amounts + dates]
+
+
+def _repeats(text: str) -> list[str]:
+    """The small model's loop: the same sentence twice is not a summary."""
+    sentences = [" ".join(re.findall(r"\w+", s.casefold())) for s in re.split(r"(?<=[.!?])\s+", text)]
+    sentences = [s for s in sentences if len(s.split()) >= 4]
+    return ["repeats a sentence"] if len(sentences) != len(set(sentences)) else []
 
 
 def _unknown_contacts(text: str, sources: str) -> list[str]:
@@ -188,6 +204,12 @@ def _other_names(text: str, package: dict[str, Any], sources: str) -> list[str]:
     return problems
 
 
+def _deflects(text: str) -> list[str]:
+    """A draft the agent would never send: the small model's refusal boilerplate, or "contact support" (they are)."""
+    hit = _DEFLECTION.search(text)
+    return [f"deflects the customer instead of helping: '{hit.group(0)}'"] if hit else []
+
+
 def _claims(text: str, package: dict[str, Any], policy: OutputRails, to_customer: bool, extra: str) -> list[str]:
     """Claimed actions need a successful tool; offers need someone to have made them (the `commitments` rail).
 
@@ -215,12 +237,12 @@ def _claims(text: str, package: dict[str, Any], policy: OutputRails, to_customer
 # phrases are the first person of a reply ("I've cancelled it"). Same tools as guardrails/output_rails.yaml.
 AGENT_CLAIMS: dict[str, DoneClaim] = {
     "refund_issued (summary)": DoneClaim(tools=["start_return"], phrases=[
-        r"re:\b(refund|money|payment|reimbursement)s?\s+(was|were|has\s+been|have\s+been|got|is\s+now)\s+(already\s+)?"
-        r"(issued|processed|sent|approved|credited|refunded|paid|completed|made)\b",
-        r"re:\b(issued|processed|approved|sent|granted|gave|given)\s+(the\s+customer\s+|him\s+|her\s+|them\s+)?"
-        r"(a|an|the|his|her|their)\s+(full\s+|partial\s+)?refund\b",
-        r"re:\b(bot|assistant|agent|we|it|they|i|has|have|had|was|were|been)\s+(already\s+)?"
-        r"(refunded|credited|reimbursed)\b",
+        (r"re:\b(refund|money|payment|reimbursement)s?\s+(was|were|has\s+been|have\s+been|got|is\s+now)\s+(already\s+)?"
+         r"(issued|processed|sent|approved|credited|refunded|paid|completed|made)\b"),
+        (r"re:\b(issued|processed|approved|sent|granted|gave|given)\s+(the\s+customer\s+|him\s+|her\s+|them\s+)?"
+         r"(a|an|the|his|her|their)\s+(full\s+|partial\s+)?refund\b"),
+        (r"re:\b(bot|assistant|agent|we|it|they|i|has|have|had|was|were|been)\s+(already\s+)?"
+         r"(refunded|credited|reimbursed)\b"),
     ]),
     "return_started (summary)": DoneClaim(tools=["start_return"], phrases=[
         r"re:\breturn\s+(was|has\s+been|is\s+now)\s+(already\s+)?(started|opened|created|approved|booked|initiated)\b",
@@ -239,10 +261,26 @@ AGENT_CLAIMS: dict[str, DoneClaim] = {
         r"re:\b(cancell?ed|canceled)\s+(the|his|her|their|this)\s+order\b",
     ]),
     "reset_sent (summary)": DoneClaim(tools=["send_password_reset"], phrases=[
-        r"re:\b(sent|emailed|e-mailed)\s+(the\s+customer\s+|him\s+|her\s+|them\s+)?(a|an|the)\s+(new\s+)?"
-        r"(password\s+)?reset\b",
+        (r"re:\b(sent|emailed|e-mailed)\s+(the\s+customer\s+|him\s+|her\s+|them\s+)?(a|an|the)\s+(new\s+)?"
+         r"(password\s+)?reset\b"),
         r"re:\breset\s+(link|e-?mail|instructions)\s+(was|were|has\s+been|have\s+been)\s+(already\s+)?sent\b",
     ]),
+    # "the bot already did it": whatever "it" is, something must have been done
+    "something_done (summary)": DoneClaim(tools=["cancel_order", "start_return", "send_password_reset",
+                                                 "update_address"], phrases=[
+        (r"re:\b(bot|assistant|agent|we|it|they|i)\s+(has\s+|have\s+|had\s+)?(already\s+)?(did|done|handled|resolved"
+         r"|completed|fixed|sorted)\s+(it|that|this|the\s+request)\b"),
+        r"re:\b(already\s+)?(took|taken)\s+care\s+of\s+(it|that|this)\b",
+        r"re:\b(request|issue|problem)\s+(was|has\s+been|is)\s+(already\s+)?(done|handled|resolved|completed|fixed)\b",
+    ]),
+    # A draft in the customer's language: the patterns above are English, so the past participles of the
+    # languages the bot meets stand in for them (coarse: "kann nicht storniert werden" is refused too — safe side).
+    "order_cancelled (other language)": DoneClaim(tools=["cancel_order"], phrases=[
+        "storniert", "annulliert", "annulé", "annulée", "cancelado", "cancelada", "annullato", "annullata",
+        "geannuleerd", "anulowane", "anulowano"]),
+    "refund_issued (other language)": DoneClaim(tools=["start_return"], phrases=[
+        "erstattet", "zurückerstattet", "rückerstattet", "remboursé", "remboursée", "reembolsado", "reembolsada",
+        "rimborsato", "rimborsata", "terugbetaald", "zwrócono"]),
     "address_updated (summary)": DoneClaim(tools=["update_address"], phrases=[
         r"re:\b(updated|changed|corrected)\s+(the|his|her|their)\s+(delivery\s+|shipping\s+|postal\s+)?address\b",
         r"re:\baddress\s+(was|were|has\s+been|is\s+now)\s+(already\s+)?(updated|changed|corrected)\b",
@@ -304,12 +342,17 @@ _DECIMAL = re.compile(r"(?<![\w.])(\d+)\.(\d{1,2})(?!\d)(?!\.\d)")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?%")
 _ANY_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_DEFLECTION = re.compile(
+    r"\b(?:can(?:no|')?t|unable\s+to|not\s+able\s+to)\s+(?:assist|help)\s+(?:you\s+)?with\s+(?:that|this|your)"
+    r"|\b(?:contact|reach\s+out\s+to|call)\s+(?:our\s+|the\s+)?(?:customer\s+)?(?:support|service|help\s*desk)\b"
+    r"|\bas\s+an\s+ai\b|\blanguage\s+model\b", re.IGNORECASE)
 _MONTHS = "january|february|march|april|june|july|august|september|october|november|december"
 _CALENDAR = re.compile(
     rf"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|{_MONTHS}|tomorrow|tonight|next\s+week"
     r"|next\s+month|this\s+week(?:end)?|(?:jan|feb|mar|apr|may|jun|jul|aug|sept?|oct|nov|dec)\.?(?=\s+\d))\b",
     re.IGNORECASE)
-_NAME = r"(?P<name>[A-ZÀ-Þ][a-zß-ÿ'’]+(?:[ -][A-ZÀ-Þ][a-zß-ÿ'’]+)?)"
+_WORD = r"[A-ZÀ-Þ](?:[a-zß-ÿ]+|['’][A-ZÀ-Þ][a-zß-ÿ]+)(?!['’\w])"  # "Alice", "O'Brien"; not "I'm", "We're"
+_NAME = rf"(?P<name>{_WORD}(?:[ -]{_WORD})?)"
 _NAMED = (
     re.compile(rf"\b(?:Hi|Hello|Hey|Dear|Thanks|Thank\s+you|Hallo|Hola|Bonjour|Ciao|Hej|Olá),?\s+{_NAME}"),
     re.compile(rf"\b(?:[Cc]ustomer|[Cc]lient|[Gg]uest)(?:\s+named|\s+called)?,?\s+{_NAME}"),
@@ -358,8 +401,9 @@ def _ask(llm: LLMClient, messages: list[dict[str, str]], field: str,
     except Exception as exc:  # noqa: BLE001 - the note is optional: a handoff never fails because of it
         log.warning("handoff %s: no LLM text (%s)", field, exc)
         return None, (f"llm: {exc}",)
-    text = " ".join(str(getattr(answer, field, "")).split())
-    if len(text) >= chars - 2:  # the grammar closed the string at the cap: keep the whole sentences
+    raw = str(getattr(answer, field, ""))
+    text = " ".join(raw.split())
+    if len(raw) >= chars - 2 and not text.endswith((".", "!", "?")):  # cut at the cap: keep whole sentences
         end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
         text = text[: end + 1] if end > 0 else ""
         if not text:
@@ -372,13 +416,14 @@ def _context(package: dict[str, Any], *, draft: bool = False, instruction: str =
     customer = package.get("customer") or {}
     who = customer.get("name") or ("a signed-in customer" if customer.get("known") else "a guest (no account)")
     reason = str(package.get("reason") or "").replace("_", " ")
-    lines = [f"CUSTOMER: {who}, {customer.get('tier', 'standard')} tier",
-             f"HANDED OFF BECAUSE: {reason}: {_clip(str(package.get('evidence') or ''))}"]
+    lines = [f"CUSTOMER: {who}, {customer.get('tier', 'standard')} tier"]
+    if not draft:  # a draft answers the customer; "handed off because" makes the small model refuse to help
+        lines.append(f"HANDED OFF BECAUSE: {reason}: {_clip(str(package.get('evidence') or ''))}")
     facts = "; ".join(f"{k.replace('_', ' ')}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
                       for k, v in (package.get("facts") or {}).items() if v not in (None, "", [], {}))
     if facts:
         lines.append(f"FACTS: {_clip(facts, 300)}")
-    actions = [f"{a.get('tool')} ({'done' if a.get('ok') else 'failed'}): {_clip(str(a.get('result') or ''))}"
+    actions = [f"{a.get('tool')} ({'ok' if a.get('ok') else 'failed'}): {_clip(str(a.get('result') or ''))}"
                for a in (package.get("actions_taken") or [])[-3:]]
     lines.append("BOT ACTIONS: " + (" | ".join(actions) if actions else "none"))
     if draft and package.get("suggested_actions"):
