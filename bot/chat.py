@@ -48,8 +48,11 @@ def run_json(engine: Engine, conversation_id: str, lines: Iterable[str], out: IO
 
 
 class AgentWatcher(threading.Thread):
-    """Shows an agent's messages (and the desk's notices: resolved, back with the AI) as they arrive: the agent desk usually runs in another process, so the chat polls
-    the conversation log (cheap: one indexed query a second) instead of waiting for its own turns."""
+    """Shows an agent's messages (and the desk's notices: resolved, back with the AI) as they arrive.
+
+    The agent desk usually runs in another process, so the chat polls the conversation log (one indexed query a
+    second) instead of waiting for its own turns.
+    """
 
     def __init__(self, engine: Engine, conversation_id: str, show: Callable[[str], None],
                  interval: float = 1.0) -> None:

@@ -23,8 +23,8 @@ from bot.checks import default_input_checks, default_output_checks
 from bot.config import Settings
 from bot.llm import LLMClient, LLMError, track_usage
 from bot.persistence import Database, open_checkpointer
-from bot.queue import Queue
 from bot.policy import load_policies
+from bot.queue import Queue
 from bot.rails.pii import LazyRedactor, Vault, placeholder_key
 from graphs.builder import build_graph
 from graphs.context import Deps

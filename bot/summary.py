@@ -429,7 +429,12 @@ def _context(package: dict[str, Any], *, draft: bool = False, instruction: str =
     if draft and package.get("suggested_actions"):
         lines.append("AGENT'S PLAN: " + _clip(" ".join(package["suggested_actions"]), 300))
     lines.append("CONVERSATION:")
-    lines += [f"{t.get('role')}: {_clip(str(t.get('text', '')))}" for t in (package.get("transcript") or [])[-TURNS:]]
+    # The bot's own handoff notices ("I'm connecting you…") say nothing about the customer, and the small model
+    # copies them into the note: they stay out.
+    handed_off_at = package.get("turn") or 0
+    said = [t for t in package.get("transcript") or []
+            if not (t.get("role") in ("bot", "system") and (t.get("turn") or 0) >= handed_off_at)]
+    lines += [f"{t.get('role')}: {_clip(str(t.get('text', '')))}" for t in said[-TURNS:]]
     if instruction:
         lines.append(f"THE AGENT WANTS: {instruction}")
     return "\n".join(lines)

@@ -11,7 +11,7 @@
     reply ─┬─ (mode ai) → END
            └─ (mode human) → [summarize_handoff, once per handoff] → wait_for_human ─┬─ customer wrote → receive
                                                                                     ├─ agent replied  → wait_for_human
-                                                                                    ├─ agent's tool → assist_tool → wait_for_human
+                                                                                    ├─ agent's tool → assist_tool ↺
                                                                                     └─ resolved / handed back → END
 
 One invocation is one customer turn (or one agent event). Every node is a plain function over
