@@ -101,7 +101,10 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
                 llm = StubLLM()
             else:
                 llm = connect_llm(settings)
-            engine = Engine.from_settings(eval_settings, llm, store=IsolatedStores(), checkpointer=InMemorySaver())
+            # summarizer=None: the agent's handoff notes are not graded here, and on the embedded model they would
+            # add two LLM calls to every handoff of the replay
+            engine = Engine.from_settings(eval_settings, llm, store=IsolatedStores(), checkpointer=InMemorySaver(),
+                                          summarizer=None)
             engine.durability = "exit"  # a replay is re-run, never recovered: in-memory checkpoints, one per turn
             try:
                 engine.warm()

@@ -117,6 +117,7 @@ def _init_worker(settings: Any, stub_latency_s: float) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bot-eval-worker-"))
     worker_settings = dataclasses.replace(settings, db_url=f"sqlite:///{tmp / 'eval.sqlite'}")
     _worker_engine = Engine.from_settings(worker_settings, StubLLM(stub_latency_s), store=IsolatedStores(),
+                                          summarizer=None,
                                           checkpointer=InMemorySaver())
     _worker_engine.durability = "exit"
     _worker_engine.warm()
