@@ -1,13 +1,10 @@
 """`bot agent` in-process (typer's CliRunner) over a conversation handed off by an Engine in the test, on one SQLite
-database: every subcommand, the error lines, and the interactive `desk` fed from a pipe. One real subprocess checks
-that `bot agent queue --json` prints only the CONTRACTS §1 array."""
+database: every subcommand, the error lines, and the interactive `desk` fed from a pipe (the real processes:
+tests/bot/test_agent_cli.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -304,17 +301,3 @@ def test_desk_survives_an_error_it_did_not_expect(handed_off, monkeypatch):
     text = flat(result.stdout)
     assert "error: show c-x: OperationalError: database is locked" in text and "unknown command 'frobnicate'" in text
 
-
-# -- a real process ---------------------------------------------------------------------------------------------------
-def test_queue_json_from_a_real_process_prints_only_the_array(handed_off, cli_env, tmp_path):
-    _, conv = handed_off
-    env = dict(os.environ, **cli_env)
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "agent", "queue", "--json"], capture_output=True,
-                         env=env, cwd=tmp_path, timeout=120, check=False)
-    assert out.returncode == 0, out.stderr.decode()
-    [package] = json.loads(out.stdout)
-    assert package["conversation_id"] == conv and set(CONTRACT_KEYS) <= set(package)
-    bad = subprocess.run([sys.executable, "-m", "bot.cli", "agent", "show", "c-nope"], capture_output=True, env=env,
-                         cwd=tmp_path, timeout=120, check=False)
-    assert bad.returncode == 2 and bad.stdout == b""
-    assert bad.stderr.decode().strip() == "error: no handoff for conversation c-nope"
