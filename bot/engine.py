@@ -179,11 +179,11 @@ class Engine:
             vault=Vault(),
         )
         deps.summarizer = summarizer(deps, policies.handoff.llm_summary)
-        key = placeholder_key(settings.data_dir)
-        deps.redactor = LazyRedactor(policies.rails.pii, key)
+        pii_key = placeholder_key(settings.data_dir)
+        deps.redactor = LazyRedactor(policies.rails.pii, pii_key)
         if "input_checks" not in overrides or "output_checks" not in overrides:
             deps.input_checks, deps.output_checks = guarded_checks(policies, settings.rails,
-                                                                   settings.data_dir / "rails", key)
+                                                                   settings.data_dir / "rails", pii_key)
         for key, value in overrides.items():
             setattr(deps, key, value)
         return cls(deps, db, checkpointer if checkpointer is not None else open_checkpointer(settings))
