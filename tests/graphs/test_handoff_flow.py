@@ -10,6 +10,7 @@ import pytest
 from bot.desk import Desk
 from bot.queue import QueueError
 from tests.fakes import FakeLLM
+from tests.graphs.test_flow import _handoff
 
 REQUIRED = ("conversation_id", "channel", "reason", "evidence", "priority", "skill", "language", "customer", "intent",
             "sentiment", "sentiment_trail", "summary", "transcript", "facts", "actions_taken", "suggested_actions",
@@ -17,12 +18,7 @@ REQUIRED = ("conversation_id", "channel", "reason", "evidence", "priority", "ski
 
 
 def _until_handoff(engine, customer, *messages):
-    conv = engine.start(customer)
-    result = None
-    for text in messages:
-        result = engine.turn(conv, text)
-        if result.handoff:
-            break
+    conv, result = _handoff(engine, customer, *messages)
     assert result is not None and result.handoff, f"no handoff after {messages}"
     return conv, result
 
