@@ -180,10 +180,13 @@ class Engine:
         )
         deps.summarizer = summarizer(deps, policies.handoff.llm_summary)
         pii_key = placeholder_key(settings.data_dir)
-        deps.redactor = LazyRedactor(policies.rails.pii, pii_key)
         if "input_checks" not in overrides or "output_checks" not in overrides:
             deps.input_checks, deps.output_checks = guarded_checks(policies, settings.rails,
                                                                    settings.data_dir / "rails", pii_key)
+        # Agent text is redacted by the input rails' own redactor when they are loaded (same key, one presidio
+        # engine); a process without rails (the agent desk) builds a redactor only when it first needs one.
+        rails_redact = next((c.redact for c in deps.input_checks if hasattr(c, "redact")), None)
+        deps.redactor = rails_redact or LazyRedactor(policies.rails.pii, pii_key)
         for key, value in overrides.items():
             setattr(deps, key, value)
         return cls(deps, db, checkpointer if checkpointer is not None else open_checkpointer(settings))
