@@ -9,7 +9,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # Debian packages the bot needs at run time (checked with dpkg, installed with apt when run as root).
-APT_PACKAGES ?= ca-certificates
+# espeak-ng: the voice of pyttsx3; libportaudio2: microphone and speaker; flite: clean test speech for the voice tests.
+APT_PACKAGES ?= ca-certificates espeak-ng libportaudio2 flite
 PYTEST_ARGS ?=
 # The QA gate of `make test`: the core and escalation sets replayed on the embedded model (see README, QA evals).
 EVAL_GATE_SETS := evals/core.jsonl evals/escalation.jsonl

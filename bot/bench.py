@@ -14,6 +14,8 @@
   splits the two; `rails_ms_per_turn` is both on one turn of the mix (customer message and its reply).
 - `eval_turns_per_s`: `bot eval` replay of evals/core.jsonl (three times over) with the stub LLM, one process per
   core, start-up excluded.
+- `stt_rtf`, `voice_first_audio_s` (and the detail keys `voice_*`): a scripted phone call through the voice
+  session, see voice/bench.py.
 Figures this version cannot measure yet are `null`.
 """
 
@@ -89,11 +91,25 @@ def run_bench(settings: Settings, llm: LLMClient, turns: int = 30, console: Cons
         engine.warm()
         try:
             results = _measure(engine, recorder, llm, turns, console)
+            results.update(_voice(engine, console))
         finally:
             engine.close()
     rate = measure_eval_throughput(settings, console)
     results["eval_turns_per_s"] = None if rate != rate else rate  # NaN: no eval set shipped
     return results
+
+
+def _voice(engine: Engine, console: Console) -> dict[str, Any]:
+    """`stt_rtf` and `voice_first_audio_s` over a scripted call (voice/bench.py); null with the reason if voice is
+    unavailable on this machine (no espeak-ng, say)."""
+    console.print("bench: a scripted phone call (speech recognition, first audio) …")
+    try:
+        from voice.bench import measure_voice
+
+        return measure_voice(engine)
+    except Exception as exc:  # the text figures stay valid without a voice stack
+        console.print(f"[yellow]bench: voice skipped:[/] {exc}")
+        return {"stt_rtf": None, "voice_first_audio_s": None, "voice_unavailable": str(exc)}
 
 
 def measure_eval_throughput(settings: Settings, console: Console, processes: int | None = None) -> float:

@@ -119,6 +119,45 @@ def chat(
 
 
 @app.command()
+def voice(
+    input_path: Optional[Path] = typer.Option(None, "--input", help="The caller as a WAV file (else the microphone)."),
+    output_path: Optional[Path] = typer.Option(None, "--output", help="The bot's speech into a WAV (else the speaker)."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per customer utterance (CONTRACTS §1)."),
+    customer: Optional[str] = typer.Option(None, "--customer", help="Demo customer id (see `bot customers`)."),
+    stt: str = typer.Option("auto", "--stt", help="Recognizer: auto (vosk if a model is found), vosk, pocketsphinx."),
+    realtime: bool = typer.Option(False, "--realtime", help="Replay --input at speaking pace (barge-in works)."),
+    greet: Optional[bool] = typer.Option(None, "--greet/--no-greet", help="Greet first (default: live calls only)."),
+) -> None:
+    """Talk to the bot: microphone and speaker, or WAV in and WAV out."""
+    from bot.engine import UnknownCustomer
+    from bot.policy import PolicyError, load_policies
+    from voice.cli import VOICE_ERRORS, open_call, run_voice
+
+    settings = _settings()
+    _setup_logging(settings, not json_out and input_path is None)
+    try:
+        wpm = load_policies(settings.policy_dir).voice.words_per_minute
+        call = open_call(input_path, output_path, stt, realtime, wpm)
+    except (*VOICE_ERRORS, PolicyError) as exc:
+        fail(str(exc))
+    engine = build_engine(settings)
+    try:
+        try:
+            conversation = engine.start(customer, channel="voice")
+        except UnknownCustomer as exc:
+            fail(str(exc))
+        engine.deps.llm = connect_llm(settings)
+        engine.warm()
+        console = Console(stderr=json_out)
+        run_voice(engine, conversation, call, json_out=json_out, realtime=realtime, greet=greet, out=sys.stdout,
+                  say=lambda text: console.print(text, highlight=False))
+    except VOICE_ERRORS as exc:
+        fail(str(exc))
+    finally:
+        engine.close()
+
+
+@app.command()
 def customers() -> None:
     """List the demo store's customers (ids for `bot chat --customer`)."""
     from rich.table import Table

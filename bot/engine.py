@@ -239,8 +239,12 @@ class Engine:
         return {"configurable": {"thread_id": conversation_id}}
 
     # -- turns ----------------------------------------------------------------------------------------------------
-    def turn(self, conversation_id: str, text: str, on_text: TextCallback | None = None) -> TurnResult:
-        """Run one customer message. Streams reply text to `on_text` as it passes the output checks."""
+    def turn(self, conversation_id: str, text: str, on_text: TextCallback | None = None,
+             heard: dict[str, Any] | None = None) -> TurnResult:
+        """Run one customer message. Streams reply text to `on_text` as it passes the output checks.
+
+        `heard` comes with a spoken message: speech recognition's confidence and engine (see `graphs.nodes.intake`).
+        """
         record = self.db.conversation(conversation_id)
         if record is None:
             raise UnknownConversation(f"no conversation {conversation_id!r}; start one first")
@@ -253,7 +257,7 @@ class Engine:
                 payload = {"message": ""}
             else:
                 payload = dict(new_conversation(conversation_id, record["customer"], record["channel"]), message="")
-            return self._run(conversation_id, payload, on_text, customer_turn=True, inbox=text)
+            return self._run(conversation_id, payload, on_text, customer_turn=True, inbox=text, heard=heard)
 
     def agent_event(self, conversation_id: str, event: dict[str, Any],
                     on_text: TextCallback | None = None) -> TurnResult:
@@ -269,7 +273,7 @@ class Engine:
             return self._run(conversation_id, Command(resume=event), on_text, customer_turn=False)
 
     def _run(self, conversation_id: str, payload: Any, on_text: TextCallback | None,
-             customer_turn: bool, inbox: str | None = None) -> TurnResult:
+             customer_turn: bool, inbox: str | None = None, heard: dict[str, Any] | None = None) -> TurnResult:
         started = time.perf_counter()
         usage = track_usage()
         first_text: list[float] = []
@@ -285,7 +289,7 @@ class Engine:
         values: dict[str, Any] = self.graph.invoke(
             payload,
             self._config(conversation_id),
-            context=dataclasses.replace(self.deps, emit=emit, inbox=inbox),
+            context=dataclasses.replace(self.deps, emit=emit, inbox=inbox, heard=heard),
             durability=self.durability,  # type: ignore[arg-type]
         )
         total = time.perf_counter() - started

@@ -43,6 +43,8 @@ class Line(_Model):
     role: Literal["customer", "bot", "agent", "system"]
     text: str
     turn: int | None = None
+    stt_confidence: float | None = None  # voice: how sure speech recognition was of a customer's words
+
 
 
 class Returning(_Model):
@@ -198,7 +200,8 @@ def build_package(state: dict[str, Any], handoff: dict[str, Any], now: float, po
         sentiment_trail=[TrailPoint(**p) for p in trail],
         summary=handoff.get("summary") or _summary(state, handoff),
         summary_source=handoff.get("summary_source", "facts"),
-        transcript=[Line(role=t["role"], text=t["text"], turn=t.get("turn")) for t in transcript],
+        transcript=[Line(role=t["role"], text=t["text"], turn=t.get("turn"), stt_confidence=t.get("stt_confidence"))
+                    for t in transcript],
         facts=state.get("facts") or {},
         actions_taken=state.get("actions_taken") or [],
         suggested_actions=suggestions,

@@ -193,6 +193,23 @@ class HandoffPolicy(_Model):
         return value
 
 
+class VoicePolicy(_Model):
+    """guardrails/voice.yaml: phone calls."""
+
+    min_stt_confidence: float = Field(0.5, ge=0, le=1)
+    repeats_before_handoff: int = Field(1, ge=0)
+    max_spoken_sentences: int = Field(3, ge=1)
+    max_spoken_chars: int = Field(320, ge=40)
+    words_per_minute: int = Field(170, ge=80, le=400)
+    end_of_turn_silence_ms: int = Field(700, ge=150, le=5000)
+    barge_in_ms: int = Field(150, ge=30, le=2000)
+    max_utterance_s: float = Field(20, ge=2, le=300)
+    filler_after_ms: int = Field(900, ge=0, le=10_000)  # 0: never
+
+
+VOICE_MESSAGES = ("voice.greeting", "voice.repeat", "voice.order_heard", "voice.filler")
+
+
 class Messages:
     """Canned customer-facing sentences (guardrails/messages.yaml), looked up by dotted key and formatted."""
 
@@ -228,6 +245,7 @@ class Policies(BaseModel):
     messages: Messages
     rails: RailsPolicy = RailsPolicy()
     handoff: HandoffPolicy = HandoffPolicy()
+    voice: VoicePolicy = VoicePolicy()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -272,11 +290,15 @@ def load_policies(directory: Path) -> Policies:
         rails.compile()
     except re.error as exc:
         raise PolicyError(f"{directory}: bad regular expression in a rail policy: {exc}") from None
+    messages = Messages(_read_yaml(directory / "messages.yaml"))
+    for key in VOICE_MESSAGES:  # said on phone calls only: a missing one must fail here, not mid-call
+        messages.get(key, order_id="A10000")
     return Policies(
         directory=directory,
         escalation=escalation,
         input=_validate(InputPolicy, directory / "input.yaml"),
-        messages=Messages(_read_yaml(directory / "messages.yaml")),
+        messages=messages,
         rails=rails,
         handoff=_validate(HandoffPolicy, directory / "handoff.yaml"),
+        voice=_validate(VoicePolicy, directory / "voice.yaml"),
     )

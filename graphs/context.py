@@ -53,6 +53,9 @@ class Deps:
     # The customer's raw message for this run, also set per run by the engine. It travels here, not in the state,
     # because the state is checkpointed: only the redacted text that `input_checks` makes of it is ever stored.
     inbox: str | None = None
+    # How the message was heard on a phone call ({"confidence", "engine"} from speech recognition); None in chat.
+    # Also per run: it describes this one message.
+    heard: dict[str, Any] | None = None
 
     def redact(self, text: str) -> str:
         """`text` with personal data replaced by placeholders (as is when no redactor is configured)."""

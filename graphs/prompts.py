@@ -60,6 +60,9 @@ def reask_messages(messages: list[dict[str, str]], reason: str) -> list[dict[str
     return messages[:-1] + [last]
 
 
+VOICE_TASK = "(This is a phone call: answer in one or two short spoken sentences, no lists, no links.)"
+
+
 def user_content(text: str, facts: list[str], task: str | None) -> str:
     """The last user message: the customer's words, after the facts and the task when there are any."""
     if not facts and task is None:

@@ -53,6 +53,7 @@ class Turn(TypedDict, total=False):
     turn: int  # customer turn number this belongs to
     intent: str | None
     sentiment: float | None
+    stt_confidence: float  # voice: how sure speech recognition was of this customer turn (0..1)
 
 
 class ConversationState(TypedDict, total=False):
@@ -84,6 +85,7 @@ class ConversationState(TypedDict, total=False):
     pending: dict[str, Any] | None  # carried across turns: what the bot asked for
     failures: int  # "that didn't help" count
     low_confidence_streak: int
+    unheard_streak: int  # voice: utterances in a row recognised too poorly to act on
     handoff: dict[str, Any] | None  # reason, evidence, turn, priority, package id
     agent_note: str | None  # set when an agent hands the conversation back
     handbacks: int  # times an agent returned the conversation to the AI (loop protection)

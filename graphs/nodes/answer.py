@@ -101,6 +101,8 @@ def _plan(state: ConversationState, deps: Deps) -> ReplyPlan | str:
         return ReplyPlan(facts=[lead], task=TASKS["product"], lead=lead)
     kind = decision.get("args", {}).get("task", "kb")
     if kind in SMALL_TALK:
+        if state.get("channel") == "voice":  # on the phone a greeting must come at once: the store's own words
+            return deps.policies.messages.get(f"smalltalk.{kind}")
         return ReplyPlan(fallback=deps.policies.messages.get(f"smalltalk.{kind}"))
     found = _retrieve(deps, decision.get("args", {}).get("query") or state["message"])
     if not found:
@@ -159,8 +161,11 @@ def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return _finish(deps, state, plan, emitted, events, source="facts", fallback=not plan.lead)
 
     history = list(state.get("llm_history") or [])
+    task = plan.task
+    if state.get("channel") == "voice":  # heard, not read: short, no lists or links
+        task = f"{task or 'reply'} {prompts.VOICE_TASK}"
     messages, user_message = prompts.answer_messages(
-        deps.policies.messages.store_name, history, state["message"], plan.facts, plan.task
+        deps.policies.messages.store_name, history, state["message"], plan.facts, task
     )
     raw: list[str] = []
     try:

@@ -46,15 +46,49 @@ def input_checks(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, 
         flags.update(verdict.flags)
         if verdict.secrets and deps.vault is not None:
             deps.vault.keep(state["conversation_id"], verdict.secrets)
-        if verdict.refuse or verdict.blocked:
+        if verdict.blocked or (verdict.refuse and not _unheard(state, deps, text)):
             return _refused(state, deps, verdict, text, events)
+    if _unheard(state, deps, text):
+        return _ask_again(state, deps, text, events)
     return {
         "message": text,
         "rail_flags": flags,
         "check_events": events,
         "events": [dict(e, turn=state["turn"]) for e in events],
         "transcript": [_customer_turn(state, text, deps)],
+        "unheard_streak": 0,
     }
+
+
+def _unheard(state: ConversationState, deps: Deps, text: str) -> bool:
+    """A spoken message recognised too poorly to act on (a person handling the call reads it as it is)."""
+    if deps.heard is None or state.get("mode") == "human":
+        return False
+    return not text.strip() or float(deps.heard.get("confidence") or 0.0) < deps.policies.voice.min_stt_confidence
+
+
+def _ask_again(state: ConversationState, deps: Deps, text: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Voice: ask the customer to say it again; after `repeats_before_handoff` asks, hand the call to a person."""
+    policy = deps.policies.voice
+    streak = state.get("unheard_streak", 0) + 1
+    confidence = float((deps.heard or {}).get("confidence") or 0.0)
+    event = {"rail": "voice", "action": "unheard", "reason": f"speech recognition confidence {confidence:.2f}",
+             "detail": ""}
+    update: dict[str, Any] = {
+        "message": text,
+        "unheard_streak": streak,
+        "decision": {"action": "clarify", "template": "voice.repeat", "args": {}},
+        "check_events": events + [event],
+        "events": [dict(e, turn=state["turn"]) for e in events + [event]],
+        "transcript": [_customer_turn(state, text or "[inaudible]", deps)],
+    }
+    if streak > policy.repeats_before_handoff:
+        update["decision"] = {
+            "action": "escalate", "reason": "low_confidence", "template": None, "args": {"triggers": []},
+            "evidence": f"speech not recognised clearly {streak} times in a row "
+                        f"(speech recognition confidence {confidence:.2f})",
+        }
+    return update
 
 
 def _refused(state: ConversationState, deps: Deps, verdict: Any, text: str,
@@ -86,11 +120,14 @@ def _refused(state: ConversationState, deps: Deps, verdict: Any, text: str,
 
 
 def _customer_turn(state: ConversationState, text: str, deps: Deps) -> dict[str, Any]:
-    return {"role": "customer", "text": text, "ts": deps.clock(), "turn": state["turn"]}
+    turn = {"role": "customer", "text": text, "ts": deps.clock(), "turn": state["turn"]}
+    if deps.heard is not None:
+        turn["stt_confidence"] = round(float(deps.heard.get("confidence") or 0.0), 3)
+    return turn
 
 
 def route_after_input(state: ConversationState) -> str:
     action = state.get("decision", {}).get("action")
     if action == "escalate":
         return "escalate"
-    return "answer" if action == "reject" else "understand"
+    return "answer" if action in ("reject", "clarify") else "understand"

@@ -1,0 +1,52 @@
+"""voice.tts: pyttsx3 on espeak-ng, safe under concurrent callers, silent on stdout."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from voice.audio import rms_dbfs
+from voice.tts import Pyttsx3TTS
+
+
+def test_a_sentence_becomes_audible_speech_at_22050_hz():
+    audio = Pyttsx3TTS().synthesize("Your order has shipped and should arrive on Friday.")
+    assert audio.rate == 22_050 and audio.samples.dtype == np.int16
+    assert 1.5 < audio.seconds < 8
+    assert rms_dbfs(audio.samples) > -40  # speech, not silence
+
+
+def test_empty_text_is_silence_not_an_error():
+    assert Pyttsx3TTS().synthesize("   ").seconds == 0
+
+
+def test_concurrent_callers_each_get_their_own_sentence():
+    """pyttsx3 shares one engine per process and drops queued files: the wrapper serialises and keeps each."""
+    tts = Pyttsx3TTS()
+    texts = {i: "word " * (3 + 6 * i) for i in range(5)}
+    alone = {i: tts.synthesize(t).seconds for i, t in texts.items()}
+    got: dict[int, float] = {}
+
+    def speak(i: int) -> None:
+        got[i] = tts.synthesize(texts[i]).seconds
+
+    threads = [threading.Thread(target=speak, args=(i,)) for i in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == pytest.approx(alone, abs=0.05)  # as long as when spoken alone: nothing lost or swapped
+    assert sorted(got.values()) == [got[i] for i in sorted(got)]  # longer text, longer speech
+
+
+def test_nothing_is_printed_on_stdout(capfd):
+    Pyttsx3TTS().synthesize("Thanks for calling.")
+    assert capfd.readouterr().out == ""  # the espeak driver's "Audio saved to …" would corrupt `bot voice --json`
+
+
+def test_speaking_rate_comes_from_the_setting():
+    slow = Pyttsx3TTS(words_per_minute=120).synthesize("one two three four five six seven eight")
+    fast = Pyttsx3TTS(words_per_minute=260).synthesize("one two three four five six seven eight")
+    assert slow.seconds > fast.seconds * 1.4

@@ -1,0 +1,78 @@
+"""Text to speech: pyttsx3 on espeak-ng, wrapped so that it is safe to call from any thread.
+
+pyttsx3 has three traps, and this module exists to keep them out of the rest of the code:
+- one engine per process: `pyttsx3.init()` hands every caller the same engine object, so two callers share state;
+- queued `save_to_file` calls lose all but the last file, so each sentence is synthesised and run to completion
+  on its own, under a process-wide lock;
+- `say()` shells out to `aplay` and blocks; this product never uses it: audio comes back as samples and a sink
+  plays or writes them (so playback can be stopped mid-sentence for barge-in).
+The espeak driver also prints "Audio saved to …" on stdout, which would corrupt `bot voice --json`: it is silenced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from voice.audio import Audio, AudioError, read_wav
+
+_LOCK = threading.Lock()  # the process's one pyttsx3 engine, one synthesis at a time
+_ENGINE: object | None = None
+
+
+class TTSError(RuntimeError):
+    """Speech synthesis is not available, with instructions."""
+
+
+class TTS(Protocol):
+    name: str
+    rate: int  # sample rate of what `synthesize` returns
+
+    def synthesize(self, text: str) -> Audio: ...
+
+
+def _engine() -> object:
+    global _ENGINE
+    if _ENGINE is None:
+        try:
+            import pyttsx3
+
+            _ENGINE = pyttsx3.init("espeak")
+        except Exception as exc:  # espeak-ng missing: pyttsx3 raises OSError/RuntimeError from its driver
+            raise TTSError(f"text-to-speech is unavailable ({exc}); install espeak-ng: sudo apt-get install "
+                           "espeak-ng") from None
+    return _ENGINE
+
+
+class Pyttsx3TTS:
+    """Sentences to 16-bit mono audio at espeak-ng's 22,050 Hz."""
+
+    name = "pyttsx3/espeak-ng"
+    rate = 22_050
+
+    def __init__(self, words_per_minute: int = 175, voice: str | None = None) -> None:
+        self.words_per_minute = words_per_minute
+        self.voice = voice
+
+    def synthesize(self, text: str) -> Audio:
+        text = " ".join(text.split())
+        if not text:
+            return Audio.silence(0, self.rate)
+        with _LOCK, tempfile.TemporaryDirectory(prefix="csbot-tts-") as tmp:
+            engine = _engine()
+            engine.setProperty("rate", self.words_per_minute)  # type: ignore[attr-defined]
+            if self.voice:
+                engine.setProperty("voice", self.voice)  # type: ignore[attr-defined]
+            path = Path(tmp) / "speech.wav"
+            with contextlib.redirect_stdout(io.StringIO()):
+                engine.save_to_file(text, str(path))  # type: ignore[attr-defined]
+                engine.runAndWait()  # type: ignore[attr-defined]
+            try:
+                audio = read_wav(path, rate=self.rate)
+            except AudioError as exc:
+                raise TTSError(f"espeak-ng produced no audio for {text[:40]!r}: {exc}") from None
+        return audio
