@@ -10,7 +10,13 @@ from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -70,6 +76,43 @@ def connect_llm(settings: Settings):  # type: ignore[no-untyped-def]
         fail(str(exc))
 
 
+def check_ids(settings: Settings, customer: str | None = None, conversation: str | None = None) -> None:
+    """Fail on an unknown `--customer` or `--conversation` in a moment, before anything heavy loads."""
+    from bot.engine import UnknownCustomer, customer_record
+
+    if customer:
+        from bot.store import open_store
+
+        try:
+            customer_record(open_store(settings.store_path), customer)
+        except UnknownCustomer as exc:
+            fail(str(exc))
+    if conversation:
+        from bot.persistence import Database
+
+        db = Database.from_settings(settings)
+        try:
+            if db.conversation(conversation) is None:
+                fail(f"no conversation {conversation!r} in {settings.db_url}")
+        finally:
+            db.close()
+
+
+def engine_with_llm(settings: Settings):  # type: ignore[no-untyped-def]
+    """The engine and its LLM, loaded side by side: the embedded model loads (in C) while the engine builds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="llm-start") as pool:
+        llm = pool.submit(connect_llm, settings)
+        engine = build_engine(settings)
+        try:
+            engine.deps.llm = llm.result()
+        except BaseException:
+            engine.close()
+            raise
+    return engine
+
+
 def build_engine(settings: Settings, llm=None):  # type: ignore[no-untyped-def]
     """The engine, or one clear error line for a bad policy file or database."""
     from bot.engine import Engine
@@ -96,11 +139,10 @@ def chat(
     settings = _settings()
     interactive = sys.stdin.isatty() if json_lines is None else not json_lines
     _setup_logging(settings, interactive)
-    engine = build_engine(settings)
+    check_ids(settings, None if conversation else customer, conversation)
+    engine = engine_with_llm(settings)
     try:
         if conversation:
-            if not engine.exists(conversation):
-                fail(f"no conversation {conversation!r} in {settings.db_url}")
             if customer:
                 err.print(f"[yellow]note:[/] resuming {conversation}; --customer {customer} ignored")
         else:
@@ -108,7 +150,6 @@ def chat(
                 conversation = engine.start(customer)
             except UnknownCustomer as exc:
                 fail(str(exc))
-        engine.deps.llm = connect_llm(settings)
         engine.warm()
         if interactive:
             run_tty(engine, conversation, Console())
@@ -135,18 +176,18 @@ def voice(
 
     settings = _settings()
     _setup_logging(settings, not json_out and input_path is None)
+    check_ids(settings, customer)
     try:
         wpm = load_policies(settings.policy_dir).voice.words_per_minute
         call = open_call(input_path, output_path, stt, realtime, wpm)
     except (*VOICE_ERRORS, PolicyError) as exc:
         fail(str(exc))
-    engine = build_engine(settings)
+    engine = engine_with_llm(settings)
     try:
         try:
             conversation = engine.start(customer, channel="voice")
         except UnknownCustomer as exc:
             fail(str(exc))
-        engine.deps.llm = connect_llm(settings)
         engine.warm()
         console = Console(stderr=json_out)
         run_voice(engine, conversation, call, json_out=json_out, realtime=realtime, greet=greet, out=sys.stdout,

@@ -10,14 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from bot.config import Settings
-from evals import dataset, metrics, runner
-from evals.isolation import IsolatedStores
+from evals import dataset, metrics
 
 
 @dataclass
@@ -68,6 +72,12 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
     if options.from_db:
         return _finish(options, _from_db(options, settings), conversations=None, console=console)
     conversations = load_all(options.files, options.limit)
+    # The engine's imports (LangGraph, the rails) come after the input is known to be good: a bad file fails at once.
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from evals import runner
+    from evals.isolation import IsolatedStores
+
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bot-eval-") as tmp:
         eval_settings = dataclasses.replace(settings, db_url=f"sqlite:///{Path(tmp) / 'eval.sqlite'}")

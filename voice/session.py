@@ -41,6 +41,8 @@ class VoiceTurn:
     first_audio_s: float | None = None  # end of turn detected → first synthesised audio ready (a filler counts)
     first_answer_s: float | None = None  # ... → first audio of the answer itself
     barged_in: bool = False  # the caller spoke over this turn's reply and cut it off
+    silenced: bool = False  # set by barge-in: nothing more of this turn is said
+    ended_at: float = 0.0  # session clock when the end of the utterance was detected (what latency counts from)
 
     def contract(self) -> dict[str, Any]:
         """CONTRACTS §1 `bot voice --json`, plus the call's own measurements."""
@@ -77,17 +79,18 @@ class VoiceSession:
                                                    end_silence_ms=policy.end_of_turn_silence_ms,
                                                    max_utterance_s=policy.max_utterance_s))
         self.turns: list[VoiceTurn] = []
-        self._silenced = threading.Event()  # set by barge-in: the turn in flight says nothing more
         self._voice = threading.Lock()  # one sentence at a time reaches the sink, in order
         self._speaking: VoiceTurn | None = None
 
     # -- speaking -------------------------------------------------------------------------------------------------
     def say(self, text: str, turn: VoiceTurn | None = None, budget: list[int] | None = None,
             answer: bool = True) -> None:
-        """Speak written text: made speakable, split into sentences, each synthesised and queued at once."""
+        """Speak written text: made speakable, split into sentences, each synthesised and queued at once.
+
+        `turn` is the customer turn this answers (None for the greeting or an agent's message read out)."""
         for sentence in sentences(for_speech(spoken(text, self.placeholders))):
             with self._voice:
-                if self._silenced.is_set():
+                if turn is not None and turn.silenced:
                     return
                 if budget is not None:  # [sentences left, characters left]: spoken replies stay short
                     if budget[0] <= 0 or (budget[1] < len(sentence) and budget[0] < self.policy.max_spoken_sentences):
@@ -95,7 +98,7 @@ class VoiceSession:
                     budget[0] -= 1
                     budget[1] -= len(sentence)
                 audio = self.tts.synthesize(sentence)
-                if self._silenced.is_set():
+                if turn is not None and turn.silenced:
                     return
                 self.sink.play(audio)
                 if turn is not None:
@@ -103,7 +106,7 @@ class VoiceSession:
 
     def _spoke(self, turn: VoiceTurn, sentence: str, answer: bool) -> None:
         turn.spoken.append(sentence)
-        elapsed = self.clock() - turn._ended_at  # type: ignore[attr-defined]
+        elapsed = self.clock() - turn.ended_at
         if turn.first_audio_s is None:
             turn.first_audio_s = elapsed
         if answer and turn.first_answer_s is None:
@@ -112,7 +115,7 @@ class VoiceSession:
     def _filler(self, turn: VoiceTurn) -> None:
         """Nothing said yet while the LLM thinks: a short holding phrase, so the line is never silent for long."""
         with self._voice:
-            if turn.spoken or self._silenced.is_set():
+            if turn.spoken or turn.silenced:
                 return
             text = self.messages.get("voice.filler")
             self.sink.play(self.tts.synthesize(text))
@@ -131,9 +134,8 @@ class VoiceSession:
     def respond(self, transcript: Transcript, start_s: float = 0.0, end_s: float = 0.0,
                 ended_at: float | None = None) -> VoiceTurn:
         """One recognised utterance → one turn of the conversation, spoken as it is produced."""
-        self._silenced.clear()
-        turn = VoiceTurn(self.conversation_id, transcript, None, start_s=start_s, end_s=end_s)
-        turn._ended_at = ended_at if ended_at is not None else self.clock()  # type: ignore[attr-defined]
+        turn = VoiceTurn(self.conversation_id, transcript, None, start_s=start_s, end_s=end_s,
+                         ended_at=ended_at if ended_at is not None else self.clock())
         self._speaking = turn
         text = spoken_digits(transcript.text)
         heard = {"confidence": transcript.confidence, "engine": transcript.engine}
@@ -160,10 +162,12 @@ class VoiceSession:
 
     def barge_in(self) -> None:
         """The caller started speaking over the bot: stop the voice now, say nothing more of this reply."""
-        self._silenced.set()
+        turn = self._speaking
+        if turn is not None:
+            turn.silenced = True
         cut = self.sink.stop()
-        if self._speaking is not None and cut > 0:
-            self._speaking.barged_in = True
+        if turn is not None and cut > 0:
+            turn.barged_in = True
 
     def run(self, frames: Any, realtime: bool = False) -> list[VoiceTurn]:
         """Frames until the source ends; one turn per utterance.
