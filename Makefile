@@ -12,6 +12,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # espeak-ng: the voice of pyttsx3; libportaudio2: microphone and speaker; flite: clean test speech for the voice tests.
 APT_PACKAGES ?= ca-certificates espeak-ng libportaudio2 flite
 PYTEST_ARGS ?=
+# Test processes: many tests wait on subprocesses, the LLM or real-time audio, so two processes finish the suite well
+# before one does even on two cores. A test file stays on one process (its fixtures are shared).
+TEST_WORKERS ?= 2
 # The QA gate of `make test`: the core and escalation sets replayed on the embedded model (see README, QA evals).
 EVAL_GATE_SETS := evals/core.jsonl evals/escalation.jsonl
 EVAL_GATE := --fail-under escalation.f1=0.95 --fail-under intent_accuracy=0.90 --fail-under escalation.timeliness=1.0 \
@@ -34,7 +37,7 @@ chat: venv model
 	$(BIN)/bot chat $(ARGS)
 
 test: venv model
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory eval-gate
 
 eval-gate: venv model

@@ -60,7 +60,7 @@ def _model_progress(description: str) -> Progress:
     )
 
 
-def connect_llm(settings: Settings):  # type: ignore[no-untyped-def]
+def connect_llm(settings: Settings, parallel: int = 2):  # type: ignore[no-untyped-def]
     """The LLM client, with a progress bar while the embedded model is assembled or verified."""
     from bot.llm import ModelFileError, connect
     from bot.llm.model_files import DEFAULT_MODEL
@@ -69,9 +69,9 @@ def connect_llm(settings: Settings):  # type: ignore[no-untyped-def]
         if settings.embedded:
             with _model_progress("model") as progress:
                 task = progress.add_task("Checking the embedded model", total=DEFAULT_MODEL.size)
-                client = connect(settings, progress=lambda n: progress.advance(task, n))
+                client = connect(settings, progress=lambda n: progress.advance(task, n), parallel=parallel)
             return client
-        return connect(settings)
+        return connect(settings, parallel=parallel)
     except ModelFileError as exc:
         fail(str(exc))
 

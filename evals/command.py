@@ -110,7 +110,7 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
 
                 llm = StubLLM()
             else:
-                llm = connect_llm(settings)
+                llm = connect_llm(settings, parallel=options.workers)  # one decoding slot per replay thread
             # summarizer=None: the agent's handoff notes are not graded here, and on the embedded model they would
             # add two LLM calls to every handoff of the replay
             engine = Engine.from_settings(eval_settings, llm, store=IsolatedStores(), checkpointer=InMemorySaver(),

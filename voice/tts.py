@@ -48,6 +48,16 @@ def _engine() -> object:
     return _ENGINE
 
 
+def _set(engine: object, name: str, value: object) -> None:
+    """Apply a voice property now. pyttsx3 queues `setProperty` behind any command still pending in its engine,
+    so the first sentence of a process could come out at espeak's default rate; the driver applies it at once."""
+    driver = getattr(getattr(engine, "proxy", None), "_driver", None)
+    if driver is not None and hasattr(driver, "setProperty"):
+        driver.setProperty(name, value)
+    else:  # another pyttsx3 layout: the public, queued way
+        engine.setProperty(name, value)  # type: ignore[attr-defined]
+
+
 class Pyttsx3TTS:
     """Sentences to 16-bit mono audio at espeak-ng's 22,050 Hz."""
 
@@ -64,9 +74,9 @@ class Pyttsx3TTS:
             return Audio.silence(0, self.rate)
         with _LOCK, tempfile.TemporaryDirectory(prefix="csbot-tts-") as tmp:
             engine = _engine()
-            engine.setProperty("rate", self.words_per_minute)  # type: ignore[attr-defined]
+            _set(engine, "rate", self.words_per_minute)
             if self.voice:
-                engine.setProperty("voice", self.voice)  # type: ignore[attr-defined]
+                _set(engine, "voice", self.voice)
             path = Path(tmp) / "speech.wav"
             with contextlib.redirect_stdout(io.StringIO()):
                 engine.save_to_file(text, str(path))  # type: ignore[attr-defined]

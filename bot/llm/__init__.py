@@ -9,8 +9,11 @@ from bot.llm.model_files import ModelFileError
 __all__ = ["LLMClient", "LLMError", "LLMUsage", "ModelFileError", "connect", "track_usage"]
 
 
-def connect(settings: Settings, progress=None) -> LLMClient:  # type: ignore[no-untyped-def]
+def connect(settings: Settings, progress=None, parallel: int = 2) -> LLMClient:  # type: ignore[no-untyped-def]
     """Return a client for the configured endpoint, starting the embedded server when none is configured.
+
+    `parallel`: conversations the embedded server decodes together (continuous batching; each gets 4096 tokens of
+    context). Two suit an interactive process; a QA replay with more threads is faster with more.
 
     Raises :class:`ModelFileError` (embedded model missing or corrupt) with a message that says what to run.
     """
@@ -27,7 +30,8 @@ def connect(settings: Settings, progress=None) -> LLMClient:  # type: ignore[no-
     path = settings.embedded_model_path
     if settings.local_model is None:
         model_files.ensure_default_model(path, progress)
-    server = embedded.start(path)
+    parallel = max(1, parallel)
+    server = embedded.start(path, n_ctx=4096 * parallel, n_parallel=parallel)
     return LLMClient(
         server.base_url,
         settings.llm_model or EMBEDDED_MODEL_NAME,

@@ -26,6 +26,11 @@ def cli_env(settings, monkeypatch):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    # The desk's console is made when bot.agent_cli is first imported, maybe by another test file with another
+    # width: give it the wide terminal these tests read tables from.
+    from rich.console import Console
+
+    monkeypatch.setattr("bot.agent_cli.out", Console(width=200))
     return env
 
 

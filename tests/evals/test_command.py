@@ -42,7 +42,7 @@ def eval_file(tmp_path):
 def run(settings, tmp_path, files, **kw):
     options = EvalOptions(files=files, json_out=tmp_path / "out.json", report=tmp_path / "out.html", **kw)
     console = Console(file=open(os.devnull, "w"))
-    return run_eval(options, settings, console, lambda s: FakeLLM(reply="Hello! How can I help?").client())
+    return run_eval(options, settings, console, lambda s, **_: FakeLLM(reply="Hello! How can I help?").client())
 
 
 def test_replay_json_and_report(settings, tmp_path, eval_file):
