@@ -69,9 +69,23 @@ class Pyttsx3TTS:
         self.voice = voice
 
     def synthesize(self, text: str) -> Audio:
+        """`text` as speech. pyttsx3's espeak driver writes its file when espeak reports the end of the message,
+        before it adds the audio of that last callback: now and then a sentence comes back empty or cut short. Such
+        a result (shorter than 40% of the time the words need at this rate) is synthesised again."""
         text = " ".join(text.split())
         if not text:
             return Audio.silence(0, self.rate)
+        expected_s = 0.4 * len(text.split()) * 60 / self.words_per_minute
+        audio = self._once(text)
+        for _ in range(3):
+            if audio.seconds >= expected_s:
+                break
+            audio = self._once(text)
+        if not audio.samples.any():
+            raise TTSError(f"espeak-ng produced no audio for {text[:40]!r} (4 attempts)")
+        return audio
+
+    def _once(self, text: str) -> Audio:
         with _LOCK, tempfile.TemporaryDirectory(prefix="csbot-tts-") as tmp:
             engine = _engine()
             _set(engine, "rate", self.words_per_minute)
@@ -82,7 +96,6 @@ class Pyttsx3TTS:
                 engine.save_to_file(text, str(path))  # type: ignore[attr-defined]
                 engine.runAndWait()  # type: ignore[attr-defined]
             try:
-                audio = read_wav(path, rate=self.rate)
-            except AudioError as exc:
-                raise TTSError(f"espeak-ng produced no audio for {text[:40]!r}: {exc}") from None
-        return audio
+                return read_wav(path, rate=self.rate)
+            except AudioError:  # an empty file (the driver's race above): the caller tries again
+                return Audio.silence(0, self.rate)

@@ -50,3 +50,18 @@ def test_speaking_rate_comes_from_the_setting():
     slow = Pyttsx3TTS(words_per_minute=120).synthesize("one two three four five six seven eight")
     fast = Pyttsx3TTS(words_per_minute=260).synthesize("one two three four five six seven eight")
     assert slow.seconds > fast.seconds * 1.4
+
+
+def test_an_empty_or_cut_result_from_the_driver_is_synthesised_again(monkeypatch):
+    """pyttsx3's espeak driver sometimes writes its file before the last chunk of audio arrives."""
+    from voice.audio import Audio
+
+    tts = Pyttsx3TTS()
+    real = tts._once
+    results = iter([Audio.silence(0, 22_050), Audio.silence(0.1, 22_050)])
+    monkeypatch.setattr(tts, "_once", lambda text: next(results, None) or real(text))
+    audio = tts.synthesize("Sorry, I didn't catch that.")
+    assert audio.seconds > 1.0 and rms_dbfs(audio.samples) > -40
+    monkeypatch.setattr(tts, "_once", lambda text: Audio.silence(0, 22_050))
+    with pytest.raises(Exception, match="no audio"):
+        tts.synthesize("Hello there.")
