@@ -35,12 +35,39 @@ class TTS(Protocol):
     def synthesize(self, text: str) -> Audio: ...
 
 
+def _fix_espeak_driver() -> None:
+    """Make pyttsx3's espeak driver keep the audio of its last callback.
+
+    pyttsx3 2.99 (`drivers/espeak.py`, `_onSynth`) handles the end-of-message event, which writes the WAV and empties
+    its buffer, before it appends the samples that came with that same callback. espeak delivers audio in 1-second
+    callbacks, so every file lost its last second (a sentence under a second came out empty) and that audio was put
+    in front of the next sentence. The samples are appended first here; the original then handles the events. It
+    has to happen before the engine is made: the driver registers its callback with espeak on creation.
+    """
+    import ctypes
+
+    from pyttsx3.drivers import espeak
+
+    original = espeak.EspeakDriver._onSynth
+    if getattr(original, "csbot_fixed", False):
+        return
+
+    def on_synth(self: object, wav: object, numsamples: int, events: object) -> int:
+        if getattr(self, "_speaking", False) and numsamples > 0:
+            self._data_buffer += ctypes.string_at(wav, numsamples * ctypes.sizeof(ctypes.c_short))  # type: ignore
+        return original(self, wav, 0, events)
+
+    on_synth.csbot_fixed = True  # type: ignore[attr-defined]
+    espeak.EspeakDriver._onSynth = on_synth
+
+
 def _engine() -> object:
     global _ENGINE
     if _ENGINE is None:
         try:
             import pyttsx3
 
+            _fix_espeak_driver()
             _ENGINE = pyttsx3.init("espeak")
         except Exception as exc:  # espeak-ng missing: pyttsx3 raises OSError/RuntimeError from its driver
             raise TTSError(f"text-to-speech is unavailable ({exc}); install espeak-ng: sudo apt-get install "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,10 +49,20 @@ def test_nothing_is_printed_on_stdout(capfd):
     assert capfd.readouterr().out == ""  # the espeak driver's "Audio saved to …" would corrupt `bot voice --json`
 
 
+def seconds_at(words_per_minute: int) -> float:
+    """In a fresh process, as `bot voice` uses it: one rate per process (the policy's). In a process whose espeak
+    engine already spoke for other tests, a later rate change was seen not to apply under pytest-xdist (not
+    reproduced outside it); see the closing note of issue 6."""
+    code = ("import sys; from voice.tts import Pyttsx3TTS; "
+            f"print(Pyttsx3TTS(words_per_minute={words_per_minute}).synthesize('one two three four five six seven "
+            "eight').seconds)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    return float(out.stdout.strip())
+
+
 def test_speaking_rate_comes_from_the_setting():
-    slow = Pyttsx3TTS(words_per_minute=120).synthesize("one two three four five six seven eight")
-    fast = Pyttsx3TTS(words_per_minute=260).synthesize("one two three four five six seven eight")
-    assert slow.seconds > fast.seconds * 1.4
+    assert seconds_at(120) > seconds_at(260) * 1.4
 
 
 def test_an_empty_or_cut_result_from_the_driver_is_synthesised_again(monkeypatch):
