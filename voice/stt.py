@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -96,8 +97,6 @@ class _SphinxStream:
         self._busy = 0.0
 
     def accept(self, samples: np.ndarray) -> str:
-        import time
-
         t = time.perf_counter()
         decoder = self._engine._decoder
         if not self._started:
@@ -111,8 +110,6 @@ class _SphinxStream:
         return hyp.hypstr if hyp else ""
 
     def finish(self) -> Transcript:
-        import time
-
         if not self._started:
             return Transcript("", 0.0, (), SphinxSTT.name)
         t = time.perf_counter()
@@ -178,8 +175,6 @@ class _VoskStream:
         self.partial_words: list[Word] = []
 
     def accept(self, samples: np.ndarray) -> str:
-        import time
-
         t = time.perf_counter()
         self._audio += len(samples)
         if self._rec.AcceptWaveform(samples.astype("<i2").tobytes()):  # type: ignore[attr-defined]
@@ -196,8 +191,6 @@ class _VoskStream:
         return " ".join(p for p in (done, partial) if p)
 
     def finish(self) -> Transcript:
-        import time
-
         t = time.perf_counter()
         self._results.append(json.loads(self._rec.FinalResult()))  # type: ignore[attr-defined]
         self._busy += time.perf_counter() - t
