@@ -39,6 +39,9 @@ agent_app = typer.Typer(help="The agent desk: the handoff queue, packages, repli
                         invoke_without_command=True)
 assist_app = typer.Typer(help="AI assist: the AI drafts a reply or runs a tool for you.", no_args_is_help=True)
 agent_app.add_typer(assist_app, name="assist")
+from bot.accounts_cli import user_app  # noqa: E402
+
+agent_app.add_typer(user_app, name="user")
 
 out = Console()
 COLOURS = {"urgent": "bold red", "high": "yellow", "normal": "green"}

@@ -199,6 +199,51 @@ def voice(
 
 
 @app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes (they share BOT_DB_URL)."),
+    llm: str = typer.Option("default", "--llm", help="default (configured or embedded model) or stub (no model)."),
+) -> None:
+    """HTTP API (OpenAPI at /openapi.json), web chat at /, agent console at /agent."""
+    import socket
+
+    from bot.accounts import AccountError, Accounts
+    from bot.web.serve import serve as run
+
+    settings = _settings()
+    if llm not in ("default", "stub"):
+        fail(f"--llm {llm!r}: use default or stub")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    try:
+        agents = Accounts(settings.agents_path).agents()
+    except AccountError as exc:
+        fail(str(exc))
+    if not agents:
+        err.print(f"[yellow]no agent accounts in {settings.agents_path}[/]: the console at /agent has nobody to let"
+                  " in; add one with [bold]bot agent user add NAME[/]")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        err.print("[yellow]listening beyond this machine:[/] put a TLS-terminating proxy in front (see README)")
+    engine = None
+    if workers == 1:
+        from bot.llm.stub import StubLLM
+
+        engine = build_engine(settings, StubLLM()) if llm == "stub" else engine_with_llm(settings)
+        engine.warm()
+    err.print(f"serving on http://{host}:{port}/ (agent console: /agent, API: /docs) with {workers} worker(s)")
+    try:
+        run(settings, host, port, workers, llm, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+@app.command()
 def customers() -> None:
     """List the demo store's customers (ids for `bot chat --customer`)."""
     from rich.table import Table

@@ -1,7 +1,8 @@
 """Configuration from the environment (and `.env`), as fixed by ../shared/CONTRACTS.md §2.
 
 Only names listed in the contract, plus a few clearly-prefixed extensions (`BOT_DATA_DIR`, `BOT_POLICY_DIR`,
-`BOT_LLM_TIMEOUT`, `BOT_LLM_LANGUAGES`, `BOT_STORE_DB`), are read. Everything is resolved once into an immutable
+`BOT_LLM_TIMEOUT`, `BOT_LLM_LANGUAGES`, `BOT_STORE_DB`, `BOT_AGENTS_FILE`, `BOT_WEB_CUSTOMER_SECRET`), are read.
+Everything is resolved once into an immutable
 :class:`Settings` so that the rest of the code never touches `os.environ`.
 """
 
@@ -48,6 +49,8 @@ class Settings:
     llm_timeout_s: float = 60.0
     llm_languages: tuple[str, ...] = ("en",)
     vosk_model_path: Path | None = None
+    agents_file: Path | None = None  # agent accounts of `bot serve` (default: data_dir/agents.json)
+    web_customer_secret: str | None = None  # the store site's key for signing logged-in customer ids (web chat)
     rails: bool = True  # the guardrail layer (bot/rails); only tests of the bare engine turn it off
 
     @property
@@ -69,6 +72,10 @@ class Settings:
         if not self.db_url.startswith("sqlite:///"):
             raise ConfigError(f"BOT_DB_URL={self.db_url!r} is not a sqlite:/// URL")
         return Path(self.db_url.removeprefix("sqlite:///"))
+
+    @property
+    def agents_path(self) -> Path:
+        return self.agents_file or self.data_dir / "agents.json"
 
     @property
     def store_path(self) -> Path:
@@ -115,4 +122,6 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         llm_timeout_s=timeout_s,
         llm_languages=tuple(x.strip().lower() for x in languages.split(",") if x.strip()),
         vosk_model_path=Path(vosk).expanduser() if vosk else None,
+        agents_file=Path(agents).expanduser() if (agents := get("BOT_AGENTS_FILE")) else None,
+        web_customer_secret=get("BOT_WEB_CUSTOMER_SECRET"),
     )

@@ -70,6 +70,17 @@ CREATE TABLE IF NOT EXISTS turn_locks (   -- one run at a time per conversation,
     owner TEXT NOT NULL,             -- host:pid:thread
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS web_tokens (    -- `bot serve`: who may read a conversation (SHA-256 of its token)
+    conversation_id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_sessions (  -- `bot serve`: agents logged in to the console
+    session_hash TEXT PRIMARY KEY,   -- SHA-256 of the cookie's value
+    agent TEXT NOT NULL,
+    csrf_token TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs (status, created_at);
 CREATE INDEX IF NOT EXISTS conversations_updated ON conversations (updated_at);
 """

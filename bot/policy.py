@@ -207,6 +207,46 @@ class VoicePolicy(_Model):
     filler_after_ms: int = Field(900, ge=0, le=10_000)  # 0: never
 
 
+class WebRateLimits(_Model):
+    requests_per_minute: int = Field(240, ge=1)
+    new_conversations_per_hour: int = Field(30, ge=1)
+    messages_per_minute: int = Field(20, ge=1)
+    login_attempts_per_15_minutes: int = Field(10, ge=1)
+
+
+class WebPolicy(_Model):
+    """guardrails/web.yaml: the HTTP API and web pages (`bot serve`)."""
+
+    max_body_bytes: int = Field(16384, ge=1024, le=10 * 2**20)
+    max_message_chars: int = Field(2000, ge=50, le=100_000)
+    rate_limits: WebRateLimits = WebRateLimits()
+    agent_session_hours: float = Field(12, gt=0, le=24 * 30)
+    conversation_token_days: float = Field(7, gt=0, le=365)
+    cors_origins: list[str] = Field(default_factory=list)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    long_poll_max_s: float = Field(25, ge=1, le=120)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        bad = [o for o in value if o == "*" or not re.match(r"^https?://[^/\s]+$", o)]
+        if bad:
+            raise ValueError(f"{bad}: list exact origins like https://shop.example.com ('*' is not allowed)")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an address or network like 10.0.0.0/8") from None
+        return value
+
+
 VOICE_MESSAGES = ("voice.greeting", "voice.repeat", "voice.order_heard", "voice.filler")
 
 
@@ -246,6 +286,7 @@ class Policies(BaseModel):
     rails: RailsPolicy = RailsPolicy()
     handoff: HandoffPolicy = HandoffPolicy()
     voice: VoicePolicy = VoicePolicy()
+    web: WebPolicy = WebPolicy()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -301,4 +342,5 @@ def load_policies(directory: Path) -> Policies:
         rails=rails,
         handoff=_validate(HandoffPolicy, directory / "handoff.yaml"),
         voice=_validate(VoicePolicy, directory / "voice.yaml"),
+        web=_validate(WebPolicy, directory / "web.yaml"),
     )

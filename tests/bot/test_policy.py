@@ -65,3 +65,19 @@ def test_phrase_set_word_boundaries_and_normalisation():
     assert p.find("this issue is pursued") is None
     assert p.find("a  real\u00a0Person") == "real person"
     assert p.find("I was charged twice") == "charged twice"
+
+
+@pytest.mark.parametrize("line,replacement,fragment", [
+    ("cors_origins: []", "cors_origins: ['*']", "cors_origins"),
+    ("cors_origins: []", "cors_origins: [shop.example.com]", "exact origins"),
+    ("trusted_proxies: []", "trusted_proxies: [my-proxy]", "not an address or network"),
+    ("max_body_bytes: 16384", "max_body_bytes: 10", "max_body_bytes"),
+    ("  messages_per_minute: 20 ", "  messages_per_minute: 0 ", "rate_limits.messages_per_minute"),
+])
+def test_web_policy_is_validated(tmp_path, line, replacement, fragment):
+    d = copy_policies(tmp_path)
+    path = d / "web.yaml"
+    assert line in path.read_text()
+    path.write_text(path.read_text().replace(line, replacement))
+    with pytest.raises(PolicyError, match=fragment):
+        load_policies(d)

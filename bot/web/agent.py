@@ -1,0 +1,149 @@
+"""Agent endpoints: log in, the live queue, a handoff's package, and the desk's actions (claim, reply, resolve,
+hand back, AI draft, tool runs). Each action is :class:`bot.desk.Desk`'s, the same code as `bot agent`; a refusal of
+the desk (claimed by someone else, already resolved, an empty reply) comes back as 409 with its sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from bot.queue import QueueError
+from bot.web.deps import COOKIE, AgentCaller, agent_caller, client, context, json_body
+from bot.web.security import TooManyRequests
+
+router = APIRouter(prefix="/api/agent", tags=["agent"])
+LOGIN_WINDOW_S = 15 * 60
+
+
+@router.post("/login", summary="Log in with name and password (sets the session cookie)")
+async def login(request: Request, response: Response) -> dict[str, Any]:
+    ctx = context(request)
+    body = await json_body(request)
+    name, password = body.get("name"), body.get("password")
+    if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
+        raise HTTPException(422, "name and password are required strings")
+    if len(name) > 64 or len(password) > 256:
+        raise HTTPException(422, "name or password is too long")
+    allowed = ctx.policy.rate_limits.login_attempts_per_15_minutes
+    keys = (f"login:{client(request)}", f"login-name:{name.strip().lower()}")
+    for key in keys:  # checked before the password, counted only when it is wrong
+        ctx.limiter.check(key, allowed, LOGIN_WINDOW_S, "failed logins")
+    agent = await run_in_threadpool(ctx.accounts.login, name, password)
+    if agent is None:
+        for key in keys:
+            try:
+                ctx.limiter.hit(key, allowed, LOGIN_WINDOW_S, "failed logins")
+            except TooManyRequests:
+                pass
+        raise HTTPException(401, "wrong name or password")
+    cookie, session = ctx.sessions.open_agent_session(agent.name, ctx.policy.agent_session_hours)
+    response.set_cookie(COOKIE, cookie, max_age=int(ctx.policy.agent_session_hours * 3600), httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    return dict(agent.public(), csrf_token=session.csrf_token)
+
+
+@router.post("/logout", status_code=204, summary="End the console session")
+async def logout(request: Request, response: Response, caller: AgentCaller = Depends(agent_caller)) -> None:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        context(request).sessions.close_agent_session(cookie)
+    response.delete_cookie(COOKIE, path="/")
+
+
+@router.get("/me", summary="The signed-in agent (and the session's CSRF token)")
+async def me(caller: AgentCaller = Depends(agent_caller)) -> dict[str, Any]:
+    return dict(caller.agent.public(), csrf_token=caller.csrf_token)
+
+
+@router.get("/queue", summary="Waiting and claimed handoffs, most urgent first")
+async def queue(request: Request, caller: AgentCaller = Depends(agent_caller)) -> dict[str, Any]:
+    entries = await run_in_threadpool(context(request).desk.waiting, statuses=("waiting", "claimed"))
+    return {"handoffs": [_card(e.as_json()) for e in entries]}
+
+
+def _card(entry: dict[str, Any]) -> dict[str, Any]:
+    """A queue row: what a list needs, not the whole transcript."""
+    keep = ("conversation_id", "status", "claimed_by", "priority", "initial_priority", "waiting_minutes", "reason",
+            "intent", "customer", "summary", "sentiment", "channel", "created_at", "skill", "language")
+    return {k: entry.get(k) for k in keep}
+
+
+@router.get("/handoffs/{conversation_id}", summary="A handoff's package, refreshed with the conversation so far")
+async def package(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> Any:
+    view = await _desk(request, lambda d: d.show(conversation_id), missing=404)
+    return view.as_json()
+
+
+@router.post("/handoffs/{conversation_id}/claim", summary="Take a waiting handoff")
+async def claim(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> Any:
+    entry = await _desk(request, lambda d: d.claim(conversation_id, caller.agent.name))
+    return _card(entry.as_json())
+
+
+@router.post("/handoffs/{conversation_id}/release", status_code=204, summary="Put a claimed handoff back")
+async def release(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> None:
+    await _desk(request, lambda d: d.release(conversation_id, caller.agent.name))
+
+
+@router.post("/handoffs/{conversation_id}/reply", summary="Send a reply to the customer (claims a waiting handoff)")
+async def reply(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> Any:
+    text = _text(await json_body(request), "text", request, required=True)
+    result = await _desk(request, lambda d: d.reply(conversation_id, caller.agent.name, text))
+    return {"ok": True, "status": result.mode}
+
+
+@router.post("/handoffs/{conversation_id}/resolve", summary="Close the conversation as resolved")
+async def resolve(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> Any:
+    note = _text(await json_body(request), "note", request) or None
+    result = await _desk(request, lambda d: d.resolve(conversation_id, caller.agent.name, note))
+    return {"ok": True, "status": result.mode}
+
+
+@router.post("/handoffs/{conversation_id}/hand-back", summary="Give the conversation back to the AI, with a note")
+async def hand_back(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> Any:
+    note = _text(await json_body(request), "note", request, required=True)
+    result = await _desk(request, lambda d: d.hand_back(conversation_id, caller.agent.name, note))
+    return {"ok": True, "status": result.mode}
+
+
+@router.post("/handoffs/{conversation_id}/draft", summary="AI assist: a reply the agent may send")
+async def draft(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> Any:
+    instruction = _text(await json_body(request), "instruction", request) or None
+    written = await _desk(request, lambda d: d.draft(conversation_id, instruction), missing=404)
+    return {"text": written.text, "source": written.source, "problems": list(getattr(written, "problems", ()))}
+
+
+@router.post("/handoffs/{conversation_id}/tools/{tool}", summary="AI assist: run a store tool for the customer")
+async def run_tool(conversation_id: str, tool: str, request: Request,
+                   caller: AgentCaller = Depends(agent_caller)) -> Any:
+    args = (await json_body(request)).get("args", {})
+    if not isinstance(args, dict) or not all(isinstance(v, (str, int, bool)) for v in args.values()):
+        raise HTTPException(422, "args must be an object of strings, numbers or booleans")
+    return await _desk(request, lambda d: d.run_tool(conversation_id, caller.agent.name, tool, args))
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------------
+def _text(body: dict[str, Any], key: str, request: Request, required: bool = False) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise HTTPException(422, f"{key} must be a {'non-empty ' if required else ''}string")
+    limit = context(request).policy.max_message_chars
+    if len(value) > limit:
+        raise HTTPException(422, f"{key} is {len(value)} characters; the limit is {limit}")
+    return value
+
+
+async def _desk(request: Request, action: Callable[[Any], Any], missing: int = 409) -> Any:
+    """Run a desk action in a worker thread; the desk's refusals become readable 4xx answers."""
+    try:
+        return await run_in_threadpool(action, context(request).desk)
+    except QueueError as exc:
+        status = 404 if str(exc).startswith("no handoff") else missing
+        raise HTTPException(status, str(exc)) from None
+    except TimeoutError:
+        raise HTTPException(503, "the conversation is busy; try again", headers={"Retry-After": "2"}) from None
+    except ValueError as exc:  # e.g. "not waiting for a human"
+        raise HTTPException(409, str(exc)) from None

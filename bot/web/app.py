@@ -1,0 +1,93 @@
+"""The FastAPI application of `bot serve`: the customer and agent APIs, the two pages, and the protections around
+them, assembled in one place so the whole surface reads top to bottom.
+
+Middleware, outermost first: access log (no personal data) → security headers → body size limit → CORS (closed
+unless `guardrails/web.yaml` lists origins) → the routes, each of which checks its caller and its rate limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.accounts import AccountError, Accounts
+from bot.config import Settings
+from bot.engine import Engine
+from bot.web import agent, customer
+from bot.web.deps import WebContext, client, context, limit
+from bot.web.security import AccessLog, BodyLimit, SecurityHeaders, TooManyRequests
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def throttle(request: Request) -> None:
+    """Every API request counts against its client's per-minute budget."""
+    limit(request, f"all:{client(request)}", context(request).policy.rate_limits.requests_per_minute, 60, "requests")
+
+
+def create_app(engine: Engine, settings: Settings, accounts: Accounts | None = None) -> FastAPI:
+    app = FastAPI(title="Customer-service bot", version="1", docs_url="/docs", redoc_url=None,
+                  description="Chat with the bot (customers) and work the handoff queue (agents).")
+    app.state.web = WebContext(engine, settings, accounts or Accounts(settings.agents_path))
+    policy = engine.deps.policies.web
+
+    app.include_router(customer.router, dependencies=[Depends(throttle)])
+    app.include_router(agent.router, dependencies=[Depends(throttle)])
+
+    @app.get("/healthz", tags=["operations"], summary="The worker is up")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "worker": os.getpid()}
+
+    @app.get("/", include_in_schema=False)
+    async def chat_page() -> FileResponse:
+        return FileResponse(STATIC / "chat.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/agent", include_in_schema=False)
+    async def agent_page() -> FileResponse:
+        return FileResponse(STATIC / "agent.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # -- errors: always {"error": "one sentence"} ---------------------------------------------------------------
+    @app.exception_handler(StarletteHTTPException)  # ours, and the router's own 404 and 405
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = {"Not Found": "no such page", "Method Not Allowed": "method not allowed here"}.get(exc.detail,
+                                                                                                    exc.detail)
+        return JSONResponse({"error": str(detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": problems}, status_code=422)
+
+    @app.exception_handler(TooManyRequests)
+    async def too_many(request: Request, exc: TooManyRequests) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(AccountError)
+    async def accounts_broken(request: Request, exc: AccountError) -> JSONResponse:
+        log.error("%s", exc)
+        return JSONResponse({"error": "agent accounts are unavailable; see the server log"}, status_code=503)
+
+    # -- middleware (added innermost first) -----------------------------------------------------------------------
+    if policy.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=policy.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(BodyLimit, max_bytes=policy.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog, trusted_proxies=policy.trusted_proxies)
+    return app

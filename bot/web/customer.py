@@ -1,0 +1,179 @@
+"""Customer endpoints: start a conversation, send a message (reply streamed as server-sent events), read the
+conversation, and wait for what the agent writes (long polling).
+
+The engine is synchronous (LangGraph, SQLite, the LLM client): each turn runs in a worker thread and its checked
+text is handed to the event loop as it comes. A customer who closes the page mid-reply loses nothing: the turn
+finishes, and its reply is in the conversation when they come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from typing import Any, AsyncIterator
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from bot.engine import TurnResult, UnknownConversation, UnknownCustomer
+from bot.web.deps import WebContext, client, context, conversation_caller, json_body, limit
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/conversations", tags=["customer"])
+LANGUAGE = re.compile(r"^[a-z]{2}$")
+_running: set[asyncio.Task[Any]] = set()  # turns whose page went away still finish (kept from garbage collection)
+
+
+def status_of(ctx: WebContext, conversation_id: str) -> dict[str, Any]:
+    """Where the conversation stands for the customer: with the AI, with people (and which handoff state), closed."""
+    record = ctx.engine.db.conversation(conversation_id) or {}
+    entry = ctx.engine.queue.get(conversation_id)
+    handoff = None
+    if entry is not None:
+        handoff = {"reason": entry.package.get("reason"), "status": entry.status, "agent": entry.claimed_by,
+                   "wait_minutes": None}
+        if entry.status == "waiting":
+            wait = ctx.engine.queue.wait_minutes(entry.package)
+            handoff["wait_minutes"] = round(wait, 1) if wait is not None else None
+    status = record.get("status", "ai")
+    state = f"{status}:{handoff['status'] if handoff else '-'}:{(handoff or {}).get('agent') or '-'}"
+    return {"status": status, "handoff": handoff, "state": state}
+
+
+def messages_of(ctx: WebContext, conversation_id: str, after: int) -> list[dict[str, Any]]:
+    entry = ctx.engine.queue.get(conversation_id)
+    agent = entry.claimed_by if entry else None
+    return [{"seq": m["seq"], "role": m["role"], "text": m["text"], "agent": agent if m["role"] == "agent" else None}
+            for m in ctx.engine.db.messages_after(conversation_id, after)]
+
+
+@router.post("", status_code=201, summary="Start a conversation (returns its token)")
+async def start(request: Request) -> dict[str, Any]:
+    ctx = context(request)
+    limit(request, f"new:{client(request)}", ctx.policy.rate_limits.new_conversations_per_hour, 3600,
+          "new conversations")
+    body = await json_body(request)
+    customer_id, signature, language = (body.get(k) for k in ("customer_id", "signature", "language"))
+    for key, value in (("customer_id", customer_id), ("signature", signature), ("language", language)):
+        if value is not None and (not isinstance(value, str) or len(value) > 128):
+            raise HTTPException(422, f"{key} must be a string of at most 128 characters")
+    if language is not None and not LANGUAGE.match(language):
+        raise HTTPException(422, "language must be a two-letter code such as 'en'")
+    if customer_id is not None:
+        _check_signature(ctx, customer_id, signature)
+    try:
+        conversation_id = await run_in_threadpool(ctx.engine.start, customer_id, channel="web", language=language)
+    except UnknownCustomer as exc:
+        raise HTTPException(422, str(exc)) from None
+    token = ctx.sessions.issue_conversation_token(conversation_id, ctx.policy.conversation_token_days)
+    return {"conversation_id": conversation_id, "token": token, "status": "ai",
+            "greeting": ctx.engine.deps.policies.messages.get("smalltalk.greeting")}
+
+
+def _check_signature(ctx: WebContext, customer_id: str, signature: str | None) -> None:
+    """A known customer only with the store site's signature: HMAC-SHA256(BOT_WEB_CUSTOMER_SECRET, customer_id)."""
+    secret = ctx.settings.web_customer_secret
+    if not secret:
+        raise HTTPException(403, "signed-in customers are not enabled (BOT_WEB_CUSTOMER_SECRET is not set)")
+    expected = hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+    if not signature or not hmac.compare_digest(expected, signature.lower()):
+        raise HTTPException(403, "the customer id's signature is missing or wrong")
+
+
+@router.post("/{conversation_id}/messages", summary="Send a message; the reply as JSON or as an SSE stream")
+async def send(conversation_id: str, request: Request) -> Any:
+    ctx = context(request)
+    conversation_id = conversation_caller(request, conversation_id)
+    body = await json_body(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise HTTPException(422, "text must be a non-empty string")
+    if len(text) > ctx.policy.max_message_chars:
+        raise HTTPException(422, f"the message is {len(text)} characters; the limit is {ctx.policy.max_message_chars}")
+    if status_of(ctx, conversation_id)["status"] == "closed":
+        raise HTTPException(409, "this conversation has ended; start a new one")
+    limit(request, f"msg:{conversation_id}", ctx.policy.rate_limits.messages_per_minute, 60, "messages")
+    if "text/event-stream" not in request.headers.get("accept", ""):
+        result = await _turn(ctx, conversation_id, text, None)
+        return _done(ctx, result)
+    return StreamingResponse(_stream(ctx, conversation_id, text), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _turn(ctx: WebContext, conversation_id: str, text: str, on_text: Any) -> TurnResult:
+    try:
+        return await run_in_threadpool(ctx.engine.turn, conversation_id, text, on_text)
+    except UnknownConversation as exc:
+        raise HTTPException(404, str(exc)) from None
+    except TimeoutError:
+        raise HTTPException(503, "the conversation is busy with another message; try again",
+                            headers={"Retry-After": "2"}) from None
+
+
+def _done(ctx: WebContext, result: TurnResult) -> dict[str, Any]:
+    status = status_of(ctx, result.conversation_id)
+    seq = max((m["seq"] for m in ctx.engine.db.messages_after(result.conversation_id, -1)), default=-1)
+    return dict(result.contract(), status=status["status"], handoff_info=status["handoff"], state=status["state"],
+                seq=seq)
+
+
+async def _stream(ctx: WebContext, conversation_id: str, text: str) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+
+    def on_text(chunk: str) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, ("text", {"text": chunk}))
+
+    async def run() -> None:
+        try:
+            result = await _turn(ctx, conversation_id, text, on_text)
+            events.put_nowait(("done", _done(ctx, result)))
+        except HTTPException as exc:
+            events.put_nowait(("error", {"error": exc.detail, "status": exc.status_code}))
+        except Exception:  # logged with its traceback; the customer gets a sentence, not a stack
+            log.exception("turn failed")
+            events.put_nowait(("error", {"error": "something went wrong on our side; please try again",
+                                         "status": 500}))
+
+    task = asyncio.create_task(run())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    while True:
+        kind, data = await events.get()
+        yield f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+        if kind in ("done", "error"):
+            return
+
+
+@router.get("/{conversation_id}", summary="The conversation so far and where it stands")
+async def read(conversation_id: str, request: Request) -> dict[str, Any]:
+    ctx = context(request)
+    conversation_id = conversation_caller(request, conversation_id)
+    return dict(status_of(ctx, conversation_id), conversation_id=conversation_id,
+                messages=messages_of(ctx, conversation_id, -1))
+
+
+@router.get("/{conversation_id}/messages", summary="Messages after a position (long polling: waits for new ones)")
+async def poll(conversation_id: str, request: Request, after: int = -1, wait: float = 0.0,
+               state: str | None = None) -> JSONResponse:
+    """Returns at once when there are messages after `after` or the conversation's state differs from `state`
+    (the `state` of the previous answer: a handoff claimed, closed, handed back); otherwise waits up to `wait` s."""
+    ctx = context(request)
+    conversation_id = conversation_caller(request, conversation_id)
+    if after < -1 or wait < 0:
+        raise HTTPException(422, "after must be -1 or more and wait must not be negative")
+    deadline = time.monotonic() + min(wait, ctx.policy.long_poll_max_s)
+    while True:
+        messages = messages_of(ctx, conversation_id, after)
+        status = status_of(ctx, conversation_id)
+        if messages or (state is not None and state != status["state"]) or time.monotonic() >= deadline:
+            return JSONResponse(dict(status, messages=messages), headers={"Cache-Control": "no-store"})
+        if await request.is_disconnected():
+            return JSONResponse({"messages": []})
+        await asyncio.sleep(0.4)
