@@ -42,7 +42,8 @@ def _fix_espeak_driver() -> None:
     its buffer, before it appends the samples that came with that same callback. espeak delivers audio in 1-second
     callbacks, so every file lost its last second (a sentence under a second came out empty) and that audio was put
     in front of the next sentence. The samples are appended first here; the original then handles the events. It
-    has to happen before the engine is made: the driver registers its callback with espeak on creation.
+    has to happen before the engine is made: the driver registers its callback with espeak on creation. The driver
+    also stops printing.
     """
     import ctypes
 
@@ -59,6 +60,9 @@ def _fix_espeak_driver() -> None:
 
     on_synth.csbot_fixed = True  # type: ignore[attr-defined]
     espeak.EspeakDriver._onSynth = on_synth
+    # Its "Audio saved to …" line can come after runAndWait() has returned (espeak's callback thread), past any
+    # redirect of stdout, and would corrupt `bot voice --json`: the driver module's own `print` says nothing.
+    espeak.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
 
 
 def _engine() -> object:

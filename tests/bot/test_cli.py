@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_server import fake_llm_server
+
 BOT = [sys.executable, "-m", "bot.cli"]
 
 
@@ -42,11 +44,13 @@ def test_piped_chat_prints_contract_json_and_hands_off(tmp_path):
     assert len({line["conversation_id"] for line in lines}) == 1
 
 
-@pytest.mark.llm
 def test_conversation_resumes_in_a_new_process(tmp_path):
-    first = run_bot(["chat", "--customer", "cust-1"], b"where is my order A10002?\n", tmp_path)
-    conv = json.loads(first.stdout.decode().splitlines()[0])["conversation_id"]
-    second = run_bot(["chat", "--conversation", conv], b"I want to talk to a person\n", tmp_path)
+    """Resuming is about checkpoints, not the model: a fake endpoint answers (the real model: the test above)."""
+    with fake_llm_server() as url:
+        llm = {"BOT_LLM_BASE_URL": url}
+        first = run_bot(["chat", "--customer", "cust-1"], b"where is my order A10002?\n", tmp_path, llm)
+        conv = json.loads(first.stdout.decode().splitlines()[0])["conversation_id"]
+        second = run_bot(["chat", "--conversation", conv], b"I want to talk to a person\n", tmp_path, llm)
     assert second.returncode == 0, second.stderr.decode()
     line = json.loads(second.stdout.decode().splitlines()[0])
     assert line["conversation_id"] == conv and line["handoff"]
