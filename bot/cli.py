@@ -289,6 +289,8 @@ def eval_(
     grade_recorded: bool = typer.Option(False, "--grade-recorded", help="Grade recorded bot turns; no bot call."),
     workers: int = typer.Option(2, min=1, max=64, help="Conversations replayed at once."),
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N conversations."),
+    sample: Optional[float] = typer.Option(None, "--sample", min=0.01, max=1.0,
+                                           help="Only this share of the conversations (stable: by a hash of each id)."),
     llm: str = typer.Option("default", help="default (configured/embedded) or stub (no model, for speed)."),
     from_db: bool = typer.Option(False, "--from-db", help="Metrics over stored conversations in BOT_DB_URL."),
     since: Optional[float] = typer.Option(None, "--since", min=0, help="With --from-db: the last N hours only."),
@@ -308,8 +310,8 @@ def eval_(
     if bool(files) == from_db:
         fail("give recorded-conversation files, or --from-db (not both)")
     options = EvalOptions(files=files or [], json_out=json_out, report=report, thresholds=thresholds,
-                          grade_recorded=grade_recorded, workers=workers, limit=limit, llm=llm, from_db=from_db,
-                          since_hours=since)
+                          grade_recorded=grade_recorded, workers=workers, limit=limit, sample=sample, llm=llm,
+                          from_db=from_db, since_hours=since)
     try:
         _, status = run_eval(options, settings, err, connect_llm)
     except EvalInputError as exc:

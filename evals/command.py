@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import tempfile
 import time
@@ -33,6 +34,7 @@ class EvalOptions:
     grade_recorded: bool = False
     workers: int = 2
     limit: int | None = None
+    sample: float | None = None  # keep this share of the conversations, chosen by a stable hash of their ids
     llm: str = "default"  # default | stub
     from_db: bool = False
     since_hours: float | None = None
@@ -40,6 +42,15 @@ class EvalOptions:
 
 class EvalInputError(ValueError):
     """Bad input: the message names the file, line and reason (exit 2)."""
+
+
+def sample(conversations: list[dataset.Conversation], fraction: float) -> list[dataset.Conversation]:
+    """A stable share of the conversations: the same ids are kept on every run and machine, whatever the order or
+    the other files (SHA-256 of the id, like a pilot cohort), so a sampled gate is reproducible."""
+    def point(conversation_id: str) -> float:
+        return int(hashlib.sha256(conversation_id.encode()).hexdigest()[:12], 16) / 16**12
+
+    return [c for c in conversations if point(c.id) < fraction]
 
 
 def load_all(files: list[Path], limit: int | None = None) -> list[dataset.Conversation]:
@@ -72,6 +83,11 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
     if options.from_db:
         return _finish(options, _from_db(options, settings), conversations=None, console=console)
     conversations = load_all(options.files, options.limit)
+    loaded = len(conversations)
+    if options.sample is not None:
+        conversations = sample(conversations, options.sample)
+        if not conversations:
+            raise EvalInputError(f"--sample {options.sample} keeps none of the {loaded} conversations")
     # The engine's imports (LangGraph, the rails) come after the input is known to be good: a bad file fails at once.
     from langgraph.checkpoint.memory import InMemorySaver
 
@@ -130,6 +146,8 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
         replay_s = elapsed
     summary["mode"] = "grade" if options.grade_recorded else "replay"
     summary["files"] = [str(p) for p in options.files]
+    if options.sample is not None:
+        summary["sample"] = {"fraction": options.sample, "kept": len(conversations), "of": loaded}
     summary["llm"] = "stub" if options.llm == "stub" else (None if options.grade_recorded else getattr(llm, "name", None))
     summary["elapsed_s"] = round(elapsed, 2)
     summary["turns_per_s"] = round(summary["turns"] / replay_s, 2) if replay_s > 0 else None  # start-up excluded

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bot.config import PROJECT_ROOT
 from tests.fake_server import fake_llm_server
 
 BOT = [sys.executable, "-m", "bot.cli"]
@@ -31,7 +33,13 @@ def run_bot(args, stdin: bytes, tmp_path: Path, extra_env=None, timeout=300):
 
 @pytest.mark.llm
 def test_piped_chat_prints_contract_json_and_hands_off(tmp_path):
-    out = run_bot(["chat"], b"hi\nwhere is my order\nI want to talk to a human\n", tmp_path)
+    # The model answers; its handoff notes (two more calls after the last line) are test_engine_real.py's subject.
+    policies = tmp_path / "policies"
+    shutil.copytree(PROJECT_ROOT / "guardrails", policies)
+    handoff = policies / "handoff.yaml"
+    handoff.write_text(handoff.read_text().replace("llm_summary: true", "llm_summary: false"))
+    out = run_bot(["chat"], b"hi\nwhere is my order\nI want to talk to a human\n", tmp_path,
+                  {"BOT_POLICY_DIR": str(policies)})
     assert out.returncode == 0, out.stderr.decode()
     lines = [json.loads(line) for line in out.stdout.decode().splitlines()]
     assert len(lines) == 3

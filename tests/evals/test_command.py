@@ -160,3 +160,19 @@ def test_cli_exit_codes(tmp_path, eval_file):
     assert out.returncode == 1, out.stderr.decode()
     result = json.loads((tmp_path / "stub.json").read_text())
     assert result["escalation"]["f1"] == 1.0 and result["llm"] == "stub" and result["turns_per_s"] > 0
+
+
+def test_a_sample_is_a_stable_share_chosen_by_id(settings, tmp_path, eval_file):
+    from evals.command import load_all, sample
+
+    conversations = load_all([eval_file])
+    kept = [c.id for c in sample(conversations, 0.5)]
+    assert 0 < len(kept) < len(conversations)
+    assert kept == [c.id for c in sample(list(reversed(conversations)), 0.5)][::-1]  # order does not matter
+    assert set(kept) <= {c.id for c in sample(conversations, 0.9)}  # a larger share keeps the smaller one's ids
+    summary, status = run(settings, tmp_path, [eval_file], sample=0.5, workers=1)
+    assert status == 0 and summary["conversations"] == len(kept)
+    assert summary["sample"] == {"fraction": 0.5, "kept": len(kept), "of": len(conversations)}
+    assert [c["id"] for c in json.loads((tmp_path / "out.json").read_text())["per_conversation"]] == kept
+    with pytest.raises(EvalInputError, match="keeps none of the 5"):
+        run(settings, tmp_path, [eval_file], sample=0.0001)
