@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.accounts import AccountError, Accounts
 from bot.config import Settings
 from bot.engine import Engine
+from bot.rails.pii import placeholder_key
 from bot.web import agent, customer
 from bot.web.deps import WebContext, client, context, limit
 from bot.web.security import AccessLog, BodyLimit, SecurityHeaders, TooManyRequests
@@ -89,5 +90,5 @@ def create_app(engine: Engine, settings: Settings, accounts: Accounts | None = N
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, max_bytes=policy.max_body_bytes)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(AccessLog, trusted_proxies=policy.trusted_proxies)
+    app.add_middleware(AccessLog, trusted_proxies=policy.trusted_proxies, key=placeholder_key(settings.data_dir))
     return app

@@ -8,6 +8,7 @@ defence; the numbers come from `guardrails/web.yaml` (:class:`bot.policy.WebPoli
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -94,9 +95,10 @@ def _in(address: str, networks: list[str]) -> bool:
     return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)  # validated in WebPolicy
 
 
-def pseudonym(address: str) -> str:
-    """A short stable stand-in for a client address in logs (an IP address is personal data)."""
-    return hashlib.sha256(f"bot-web:{address}".encode()).hexdigest()[:10]
+def pseudonym(address: str, key: bytes) -> str:
+    """A short stable stand-in for a client address in logs (an IP address is personal data). Keyed (HMAC with the
+    installation's PII key): a plain hash of an IPv4 address is undone by hashing all four billion of them."""
+    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:10]
 
 
 def error_body(status: int, message: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -174,8 +176,8 @@ class AccessLog:
     """One line per request: method, route *template* (never ids, query strings or bodies), status, duration,
     and a pseudonym of the client address. Conversation ids and texts stay out of the access log."""
 
-    def __init__(self, app: ASGIApp, trusted_proxies: list[str]) -> None:
-        self.app, self.trusted_proxies = app, trusted_proxies
+    def __init__(self, app: ASGIApp, trusted_proxies: list[str], key: bytes) -> None:
+        self.app, self.trusted_proxies, self.key = app, trusted_proxies, key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -196,4 +198,4 @@ class AccessLog:
             path = getattr(route, "path", None) or ("/static/…" if static else "(unmatched)")
             client = client_address(Request(scope), self.trusted_proxies)
             access_log.info("%s %s %d %.1fms client=%s", scope["method"], path, status[0],
-                            (time.perf_counter() - started) * 1000, pseudonym(client))
+                            (time.perf_counter() - started) * 1000, pseudonym(client, self.key))
