@@ -23,7 +23,7 @@ from bot.accounts import AccountError, Accounts
 from bot.config import Settings
 from bot.engine import Engine
 from bot.rails.pii import placeholder_key
-from bot.web import agent, customer
+from bot.web import agent, customer, voice
 from bot.web.deps import WebContext, client, context, limit
 from bot.web.security import AccessLog, BodyLimit, SecurityHeaders, TooManyRequests
 
@@ -44,6 +44,7 @@ def create_app(engine: Engine, settings: Settings, accounts: Accounts | None = N
 
     app.include_router(customer.router, dependencies=[Depends(throttle)])
     app.include_router(agent.router, dependencies=[Depends(throttle)])
+    app.include_router(voice.router)  # a WebSocket: its own checks (token, rate limit) in bot/web/voice.py
 
     @app.get("/healthz", tags=["operations"], summary="The worker is up")
     async def healthz() -> dict[str, Any]:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import threading
+import time
+
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from bot.accounts import Accounts
 
 PASSWORD = "correct horse battery"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's (make test installs it); never downloaded
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
 
 
 @pytest.fixture
@@ -52,3 +61,21 @@ def handed_off(client: TestClient) -> tuple[str, dict[str, str]]:
                         headers=auth).json()
     assert reply["handoff"] and reply["status"] == "human", reply
     return conv, auth
+
+
+@pytest.fixture
+def server(app):
+    """The app on a free loopback port, in a thread of this process (it shares the test's engine)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    web = uvicorn.Server(config)
+    thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not web.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    web.should_exit = True
+    thread.join(10)

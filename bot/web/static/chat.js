@@ -472,3 +472,6 @@ el.newConversation.addEventListener("click", () => newConversation(true));
 el.startNew.addEventListener("click", () => newConversation(true));
 
 init();
+
+// For voice.js (a call in the same conversation): the current conversation, and a redraw after each spoken turn.
+window.botChat = { conversation: () => state.conv, refresh: () => syncHistory(true).catch(() => {}) };
