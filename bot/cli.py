@@ -235,7 +235,7 @@ def serve(
 
         engine = build_engine(settings, StubLLM()) if llm == "stub" else engine_with_llm(settings)
         engine.warm()
-    err.print(f"serving on http://{host}:{port}/ (agent console: /agent, API: /docs) with {workers} worker(s)")
+    err.print(f"serving on http://{host}:{port}/ (agent console: /agent, API: /openapi.json) with {workers} worker(s)")
     try:
         run(settings, host, port, workers, llm, engine)
     finally:

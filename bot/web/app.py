@@ -37,7 +37,9 @@ def throttle(request: Request) -> None:
 
 
 def create_app(engine: Engine, settings: Settings, accounts: Accounts | None = None) -> FastAPI:
-    app = FastAPI(title="Customer-service bot", version="1", docs_url="/docs", redoc_url=None,
+    # No /docs: FastAPI's Swagger page loads its script from a CDN, which the CSP forbids and an offline machine
+    # cannot reach; /openapi.json is the schema (any OpenAPI viewer or client generator reads it).
+    app = FastAPI(title="Customer-service bot", version="1", docs_url=None, redoc_url=None,
                   description="Chat with the bot (customers) and work the handoff queue (agents).")
     app.state.web = WebContext(engine, settings, accounts or Accounts(settings.agents_path))
     policy = engine.deps.policies.web

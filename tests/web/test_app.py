@@ -27,6 +27,7 @@ def test_pages_and_openapi_are_served_with_hardening_headers(client):
                  "/api/agent/handoffs/{conversation_id}/hand-back", "/api/agent/handoffs/{conversation_id}/draft"):
         assert path in paths, path
     assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/docs").status_code == 404  # Swagger UI would load its script from a CDN
 
 
 def test_unknown_paths_and_methods_answer_in_json(client):
