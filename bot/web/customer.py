@@ -30,15 +30,18 @@ LANGUAGE = re.compile(r"^[a-z]{2}$")
 _running: set[asyncio.Task[Any]] = set()  # turns whose page went away still finish (kept from garbage collection)
 
 
-def status_of(ctx: WebContext, conversation_id: str) -> dict[str, Any]:
-    """Where the conversation stands for the customer: with the AI, with people (and which handoff state), closed."""
+def status_of(ctx: WebContext, conversation_id: str, estimate: bool = True) -> dict[str, Any]:
+    """Where the conversation stands for the customer: with the AI, with people (and which handoff state), closed.
+
+    `estimate`: include the wait estimate of a waiting handoff (it reads the queue's recent history; the long-poll
+    loop leaves it out until it answers)."""
     record = ctx.engine.db.conversation(conversation_id) or {}
     entry = ctx.engine.queue.get(conversation_id)
     handoff = None
     if entry is not None:
         handoff = {"reason": entry.package.get("reason"), "status": entry.status, "agent": entry.claimed_by,
                    "wait_minutes": None}
-        if entry.status == "waiting":
+        if entry.status == "waiting" and estimate:
             wait = ctx.engine.queue.wait_minutes(entry.package)
             handoff["wait_minutes"] = round(wait, 1) if wait is not None else None
     status = record.get("status", "ai")
@@ -46,9 +49,9 @@ def status_of(ctx: WebContext, conversation_id: str) -> dict[str, Any]:
     return {"status": status, "handoff": handoff, "state": state}
 
 
-def messages_of(ctx: WebContext, conversation_id: str, after: int) -> list[dict[str, Any]]:
-    entry = ctx.engine.queue.get(conversation_id)
-    agent = entry.claimed_by if entry else None
+def messages_of(ctx: WebContext, conversation_id: str, after: int, status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Messages after position `after`; an agent's carry the name of the agent holding the handoff (`status_of`)."""
+    agent = (status["handoff"] or {}).get("agent")
     return [{"seq": m["seq"], "role": m["role"], "text": m["text"], "agent": agent if m["role"] == "agent" else None}
             for m in ctx.engine.db.messages_after(conversation_id, after)]
 
@@ -96,7 +99,7 @@ async def send(conversation_id: str, request: Request) -> Any:
         raise HTTPException(422, "text must be a non-empty string")
     if len(text) > ctx.policy.max_message_chars:
         raise HTTPException(422, f"the message is {len(text)} characters; the limit is {ctx.policy.max_message_chars}")
-    if status_of(ctx, conversation_id)["status"] == "closed":
+    if (ctx.engine.db.conversation(conversation_id) or {}).get("status") == "closed":
         raise HTTPException(409, "this conversation has ended; start a new one")
     limit(request, f"msg:{conversation_id}", ctx.policy.rate_limits.messages_per_minute, 60, "messages")
     if "text/event-stream" not in request.headers.get("accept", ""):
@@ -155,8 +158,8 @@ async def _stream(ctx: WebContext, conversation_id: str, text: str) -> AsyncIter
 async def read(conversation_id: str, request: Request) -> dict[str, Any]:
     ctx = context(request)
     conversation_id = conversation_caller(request, conversation_id)
-    return dict(status_of(ctx, conversation_id), conversation_id=conversation_id,
-                messages=messages_of(ctx, conversation_id, -1))
+    status = status_of(ctx, conversation_id)
+    return dict(status, conversation_id=conversation_id, messages=messages_of(ctx, conversation_id, -1, status))
 
 
 @router.get("/{conversation_id}/messages", summary="Messages after a position (long polling: waits for new ones)")
@@ -170,9 +173,10 @@ async def poll(conversation_id: str, request: Request, after: int = -1, wait: fl
         raise HTTPException(422, "after must be -1 or more and wait must not be negative")
     deadline = time.monotonic() + min(wait, ctx.policy.long_poll_max_s)
     while True:
-        messages = messages_of(ctx, conversation_id, after)
-        status = status_of(ctx, conversation_id)
+        status = status_of(ctx, conversation_id, estimate=False)
+        messages = messages_of(ctx, conversation_id, after, status)
         if messages or (state is not None and state != status["state"]) or time.monotonic() >= deadline:
+            status = status_of(ctx, conversation_id)  # with the wait estimate, for the answer
             return JSONResponse(dict(status, messages=messages), headers={"Cache-Control": "no-store"})
         if await request.is_disconnected():
             return JSONResponse({"messages": []})
