@@ -22,8 +22,9 @@ def _accounts():  # type: ignore[no-untyped-def]
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    from bot.cli import fail  # not at import time: bot.cli registers this module's commands as it loads
+
+    fail(message)
 
 
 def _password(stdin: bool) -> str:

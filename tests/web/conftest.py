@@ -40,6 +40,14 @@ def client(app) -> TestClient:
         yield c
 
 
+def web_policy(engine, rate_limits: dict | None = None, **fields) -> None:
+    """Change the engine's guardrails/web.yaml policy for one test (the app reads it on every request)."""
+    web = engine.deps.policies.web
+    if rate_limits:
+        fields["rate_limits"] = web.rate_limits.model_copy(update=rate_limits)
+    engine.deps.policies = engine.deps.policies.model_copy(update={"web": web.model_copy(update=fields)})
+
+
 def start(client: TestClient) -> tuple[str, dict[str, str]]:
     """A new conversation: its id and the customer's Authorization header."""
     response = client.post("/api/conversations", json={})

@@ -7,7 +7,7 @@ import logging
 
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import handed_off, login, start
+from tests.web.conftest import handed_off, login, start, web_policy
 
 
 def test_pages_and_openapi_are_served_with_hardening_headers(client):
@@ -48,8 +48,7 @@ def test_cors_is_closed_by_default(client):
 def test_cors_opens_only_to_listed_origins(engine, settings, accounts):
     from bot.web.app import create_app
 
-    web = engine.deps.policies.web.model_copy(update={"cors_origins": ["https://shop.example.com"]})
-    engine.deps.policies = engine.deps.policies.model_copy(update={"web": web})
+    web_policy(engine, cors_origins=["https://shop.example.com"])
     client = TestClient(create_app(engine, settings, accounts))
     ok = client.post("/api/conversations", headers={"Origin": "https://shop.example.com"})
     assert ok.headers["access-control-allow-origin"] == "https://shop.example.com"
@@ -80,9 +79,7 @@ def test_the_access_log_has_routes_not_ids_queries_or_addresses(client, caplog, 
 def test_the_per_client_request_budget(engine, settings, accounts):
     from bot.web.app import create_app
 
-    limits = engine.deps.policies.web.rate_limits.model_copy(update={"requests_per_minute": 5})
-    web = engine.deps.policies.web.model_copy(update={"rate_limits": limits})
-    engine.deps.policies = engine.deps.policies.model_copy(update={"web": web})
+    web_policy(engine, rate_limits={"requests_per_minute": 5})
     client = TestClient(create_app(engine, settings, accounts))
     conv, auth = start(client)
     codes = [client.get(f"/api/conversations/{conv}", headers=auth).status_code for _ in range(5)]
@@ -93,9 +90,7 @@ def test_the_per_client_request_budget(engine, settings, accounts):
 def test_a_trusted_proxy_gives_each_client_its_own_budget(engine, settings, accounts):
     from bot.web.app import create_app
 
-    limits = engine.deps.policies.web.rate_limits.model_copy(update={"new_conversations_per_hour": 1})
-    web = engine.deps.policies.web.model_copy(update={"rate_limits": limits, "trusted_proxies": ["127.0.0.0/8"]})
-    engine.deps.policies = engine.deps.policies.model_copy(update={"web": web})
+    web_policy(engine, rate_limits={"new_conversations_per_hour": 1}, trusted_proxies=["127.0.0.0/8"])
     client = TestClient(create_app(engine, settings, accounts), client=("127.0.0.1", 5000))
     for address in ("203.0.113.7", "203.0.113.8"):
         assert client.post("/api/conversations", headers={"X-Forwarded-For": address}).status_code == 201

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import handed_off, login, start
+from tests.web.conftest import handed_off, login, start, web_policy
 
 
 def sse_events(text: str) -> list[tuple[str, dict]]:
@@ -158,8 +158,7 @@ def test_a_closed_conversation_refuses_new_messages(client):
 
 
 def test_messages_are_rate_limited_per_conversation(client, engine):
-    engine.deps.policies = engine.deps.policies.model_copy(update={"web": engine.deps.policies.web.model_copy(
-        update={"rate_limits": engine.deps.policies.web.rate_limits.model_copy(update={"messages_per_minute": 2})})})
+    web_policy(engine, rate_limits={"messages_per_minute": 2})
     conv, auth = start(client)
     codes = [client.post(f"/api/conversations/{conv}/messages", json={"text": "hello"}, headers=auth).status_code
              for _ in range(3)]
@@ -171,9 +170,7 @@ def test_messages_are_rate_limited_per_conversation(client, engine):
 
 
 def test_new_conversations_are_rate_limited_per_client(client, engine):
-    engine.deps.policies = engine.deps.policies.model_copy(update={"web": engine.deps.policies.web.model_copy(
-        update={"rate_limits": engine.deps.policies.web.rate_limits.model_copy(
-            update={"new_conversations_per_hour": 2})})})
+    web_policy(engine, rate_limits={"new_conversations_per_hour": 2})
     assert [client.post("/api/conversations").status_code for _ in range(3)] == [201, 201, 429]
 
 
