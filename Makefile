@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # Debian packages the bot needs at run time (checked with dpkg, installed with apt when run as root).
 # espeak-ng: the voice of pyttsx3; libportaudio2: microphone and speaker; flite: clean test speech for the voice tests;
 # chromium: the real browser of the web tests (Playwright drives it; it never downloads a browser of its own).
-APT_PACKAGES ?= ca-certificates espeak-ng libportaudio2 flite chromium
+# postgresql: the tests start a throwaway server on loopback to run the database suite against PostgreSQL too.
+APT_PACKAGES ?= ca-certificates espeak-ng libportaudio2 flite chromium postgresql
 PYTEST_ARGS ?=
 # Test processes: many tests wait on subprocesses, the LLM or real-time audio, so two processes finish the suite well
 # before one does even on two cores. A test file stays on one process (its fixtures are shared).

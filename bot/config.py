@@ -41,6 +41,7 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     policy_dir: Path = field(default_factory=_default_policy_dir)
     db_url: str = ""
+    db_pool_size: int = 10  # PostgreSQL connections per worker process, per pool (log and checkpoints)
     store_db: Path | None = None
     llm_base_url: str | None = None
     llm_model: str | None = None
@@ -100,6 +101,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         raise ConfigError(
             f"BOT_DB_URL={db_url!r}: expected sqlite:///path/to/file.sqlite or postgresql://user@host/db"
         )
+    pool = get("BOT_DB_POOL_SIZE") or "10"
+    if not pool.isdigit() or not 1 <= int(pool) <= 200:
+        raise ConfigError(f"BOT_DB_POOL_SIZE={pool!r}: expected a whole number of connections from 1 to 200")
     timeout = get("BOT_LLM_TIMEOUT") or "60"
     try:
         timeout_s = float(timeout)
@@ -114,6 +118,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         data_dir=data_dir,
         policy_dir=Path(get("BOT_POLICY_DIR") or _default_policy_dir()).expanduser(),
         db_url=db_url,
+        db_pool_size=int(pool),
         store_db=Path(store_db).expanduser() if store_db else None,
         llm_base_url=base_url,
         llm_model=get("BOT_LLM_MODEL"),

@@ -22,7 +22,7 @@ from langgraph.types import Command
 from bot.checks import default_input_checks, default_output_checks
 from bot.config import Settings
 from bot.llm import LLMClient, LLMError, track_usage
-from bot.persistence import Database, open_checkpointer
+from bot.persistence import Database, close_checkpointer, open_checkpointer
 from bot.policy import load_policies
 from bot.queue import Queue
 from bot.rails.pii import LazyRedactor, Vault, placeholder_key
@@ -323,9 +323,4 @@ class Engine:
 
     def close(self) -> None:
         self.db.close()
-        conn = getattr(self.checkpointer, "conn", None)  # SqliteSaver; an in-memory saver has none
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # already closed
-                pass
+        close_checkpointer(self.checkpointer)

@@ -1,19 +1,17 @@
 """Durable state: LangGraph checkpoints, the conversation log and the handoff queue, in one database (`BOT_DB_URL`).
 
-Checkpoints are LangGraph's own (SqliteSaver, keyed by conversation id = thread id): they are what lets a conversation
-survive a restart mid-way. The log and the queue are plain tables beside them, for the readers that are not the graph
-(QA, the agent desk, monitoring): they should not have to deserialise checkpoints.
-
-SQLite runs in WAL mode with `synchronous=NORMAL`: readers never block the writer, and a commit costs no fsync
-(durable against a process crash, which is what matters here; a power cut may lose the last turn).
+Checkpoints are LangGraph's own (SqliteSaver or PostgresSaver, keyed by conversation id = thread id): they are what
+lets a conversation survive a restart or a killed worker mid-way. The log and the queue are plain tables beside them,
+for the readers that are not the graph (QA, the agent desk, monitoring): they should not have to deserialise
+checkpoints. SQLite or PostgreSQL: `bot.sql` keeps what differs; every statement here is written once for both.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -23,6 +21,9 @@ from typing import Any, Iterator
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from bot.config import ConfigError, Settings
+from bot.sql import SCHEMA_LOCK, Backend, PostgresBackend, SqliteBackend, connect_sqlite, is_postgres
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -95,82 +96,99 @@ MIGRATIONS = [
     ("handoffs", "closed_at", "REAL"),
     ("handoffs", "note", "TEXT"),
 ]
-LOCK_LEASE_S = 600.0  # a run longer than this (LLM retries included) is presumed dead
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
-    except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"cannot open database {path}: {exc}") from None
-    return conn
+LOCK_LEASE_S = 30.0  # a holder that has not renewed its run lease for this long is presumed dead
 
 
 def sqlite_path(settings: Settings) -> Path:
-    if not settings.db_url.startswith("sqlite:///"):
-        raise ConfigError(
-            f"BOT_DB_URL={settings.db_url!r}: only sqlite:/// databases are supported in this version"
-        )
+    if is_postgres(settings.db_url):
+        raise ConfigError(f"BOT_DB_URL={settings.db_url!r} is a PostgreSQL URL, not a SQLite file")
     return settings.db_path
 
 
-def open_checkpointer(settings: Settings) -> SqliteSaver:
-    saver = SqliteSaver(_connect(sqlite_path(settings)))
-    saver.setup()
+def open_checkpointer(settings: Settings) -> Any:
+    """LangGraph's own checkpointer on the same database: SqliteSaver, or PostgresSaver over a pool of its own
+    (it needs autocommit connections that return rows as dicts, unlike the log's)."""
+    if not is_postgres(settings.db_url):
+        saver = SqliteSaver(connect_sqlite(sqlite_path(settings)))
+        saver.setup()
+        return saver
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    pool = ConnectionPool(
+        settings.db_url, min_size=1, max_size=settings.db_pool_size, timeout=10.0, open=False,
+        check=ConnectionPool.check_connection, name="bot-checkpoints",
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row, "connect_timeout": 10},
+    )
+    pool.open(wait=False)
+    saver = PostgresSaver(pool)  # type: ignore[arg-type]
+    with pool.connection() as conn:  # workers starting together: one creates LangGraph's tables, the rest wait
+        conn.execute(f"SELECT pg_advisory_lock({SCHEMA_LOCK + 1})")
+        try:
+            saver.setup()
+        finally:
+            conn.execute(f"SELECT pg_advisory_unlock({SCHEMA_LOCK + 1})")
     return saver
 
 
-class Database:
-    """The conversation log and the handoff queue (thread-safe; one connection guarded by a lock)."""
+def close_checkpointer(saver: Any) -> None:
+    resource = getattr(saver, "conn", None)  # SqliteSaver: a connection; PostgresSaver: its pool; in memory: none
+    if resource is not None:
+        try:
+            resource.close()
+        except Exception:  # already closed
+            pass
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn = _connect(path)
-        self._conn.isolation_level = None  # transactions are explicit (BEGIN IMMEDIATE in _tx)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._conn.executescript(SCHEMA)
-            for table, column, declaration in MIGRATIONS:
-                columns = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-                if column not in columns:
-                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+class Database:
+    """The conversation log, the handoff queue and the web's sessions, on SQLite or PostgreSQL (thread-safe).
+
+    `target` is a SQLite file path or a `sqlite:///` / `postgresql://` URL.
+    """
+
+    def __init__(self, target: Path | str, *, pool_size: int = 10, timeout_s: float = 10.0) -> None:
+        url = str(target)
+        if is_postgres(url):
+            self.backend: Backend = PostgresBackend(url, max_size=pool_size, timeout_s=timeout_s)
+            self.path: Path | None = None
+        else:
+            self.path = Path(url.removeprefix("sqlite:///"))
+            self.backend = SqliteBackend(self.path, timeout_s)
+        self.dialect = self.backend.dialect
+        self.for_update = self.backend.for_update
+        self.backend.setup(SCHEMA, MIGRATIONS)
+        self._leases = _Leases(self)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Database":
-        return cls(sqlite_path(settings))
+        return cls(settings.db_url, pool_size=settings.db_pool_size)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+    def _tx(self) -> Any:
+        return self.backend.transaction()
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._leases.stop()
+        self.backend.close()
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers a trivial query."""
+        with self.backend.reading() as conn:
+            conn.execute("SELECT 1").fetchone()
 
     # -- conversations ------------------------------------------------------------------------------------------
     def create_conversation(self, conversation_id: str, customer: dict[str, Any], channel: str) -> None:
         now = time.time()
         with self._tx() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO conversations (id, customer, channel, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO conversations (id, customer, channel, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (conversation_id, json.dumps(customer), channel, now, now),
             )
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self.backend.reading() as conn:
+            row = conn.execute(
                 "SELECT id, customer, channel, status, handoff_reason, created_at, updated_at"
                 " FROM conversations WHERE id = ?",
                 (conversation_id,),
@@ -205,7 +223,8 @@ class Database:
                 " blocked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id, seq) DO UPDATE SET"
                 " role = excluded.role, text = excluded.text, intent = excluded.intent,"
                 " latency_ms = COALESCE(excluded.latency_ms, messages.latency_ms),"
-                " blocked = MAX(excluded.blocked, messages.blocked)",
+                " blocked = CASE WHEN excluded.blocked > messages.blocked THEN excluded.blocked ELSE messages.blocked"
+                " END",
                 rows[max(0, known - 1):],
             )
             conn.execute(
@@ -216,12 +235,12 @@ class Database:
 
     def conversations_since(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Stored conversations updated at or after `since` (epoch seconds), with their transcripts (monitoring)."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self.backend.reading() as conn:
+            rows = conn.execute(
                 "SELECT id, customer, channel, status, handoff_reason, handoff_turn FROM conversations"
                 " WHERE updated_at >= ? ORDER BY created_at", (since,),
             ).fetchall()
-            messages = self._conn.execute(
+            messages = conn.execute(
                 "SELECT m.conversation_id, m.role, m.text, m.turn, m.intent, m.latency_ms, m.blocked FROM messages m"
                 " JOIN conversations c ON c.id = m.conversation_id WHERE c.updated_at >= ?"
                 " ORDER BY m.conversation_id, m.seq", (since,),
@@ -239,8 +258,8 @@ class Database:
         ]
 
     def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self.backend.reading() as conn:
+            rows = conn.execute(
                 "SELECT role, text, ts, turn, intent, sentiment FROM messages WHERE conversation_id = ? ORDER BY seq",
                 (conversation_id,),
             ).fetchall()
@@ -248,54 +267,113 @@ class Database:
 
     # -- shared access for the queue (bot/queue.py) -------------------------------------------------------------------
     def transaction(self) -> Any:
-        """A write transaction (BEGIN IMMEDIATE: it holds the database's write lock until it ends)."""
-        return self._tx()
+        """A write transaction (SQLite: BEGIN IMMEDIATE, the file's write lock until it ends; PostgreSQL: row locks,
+        so a read that decides a write adds :attr:`for_update`)."""
+        return self.backend.transaction()
 
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._conn
+    def reading(self) -> Any:
+        return self.backend.reading()
 
     # -- one run per conversation at a time ----------------------------------------------------------------------------
     @contextmanager
     def conversation_lock(self, conversation_id: str, timeout: float = 60.0) -> Iterator[None]:
         """Serialise runs of one conversation across threads and processes (a customer's message and an agent's
-        reply arriving together must not fork its checkpoints). A lease held by a dead process on this host is
-        taken over at once; any other expires after `LOCK_LEASE_S`."""
-        owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        reply arriving together must not fork its checkpoints).
+
+        The lock is a lease row in `turn_locks`, renewed by this process while it runs (see :class:`_Leases`): a
+        lease whose holder died on this host is taken over at once, one held on another host once it lapses
+        (`LOCK_LEASE_S` after that process last renewed it). A row left behind by a dead holder also marks a run
+        that was cut mid-way (:meth:`stale_locks`).
+        """
+        owner = f"{self._leases.prefix}{threading.get_ident()}"
         deadline = time.monotonic() + timeout
         while not self._try_lock(conversation_id, owner):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"conversation {conversation_id} is busy (another run holds it)")
             time.sleep(0.02)
+        self._leases.hold(conversation_id)
         try:
             yield
         finally:
+            self._leases.drop(conversation_id)
             with self._tx() as conn:
                 conn.execute("DELETE FROM turn_locks WHERE conversation_id = ? AND owner = ?", (conversation_id, owner))
 
     def _try_lock(self, conversation_id: str, owner: str) -> bool:
         now = time.time()
         with self._tx() as conn:
-            row = conn.execute("SELECT owner, expires_at FROM turn_locks WHERE conversation_id = ?",
+            taken = conn.execute(
+                "INSERT INTO turn_locks (conversation_id, owner, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (conversation_id) DO NOTHING", (conversation_id, owner, now + LOCK_LEASE_S),
+            ).rowcount
+            if taken:
+                return True
+            row = conn.execute("SELECT owner, expires_at FROM turn_locks WHERE conversation_id = ?" + self.for_update,
                                (conversation_id,)).fetchone()
             if row is not None and row[0] != owner and row[1] > now and _alive(row[0]):
                 return False
-            conn.execute(
-                "INSERT INTO turn_locks (conversation_id, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT"
-                " (conversation_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at",
-                (conversation_id, owner, now + LOCK_LEASE_S),
-            )
+            conn.execute("UPDATE turn_locks SET owner = ?, expires_at = ? WHERE conversation_id = ?",
+                         (owner, now + LOCK_LEASE_S, conversation_id))
             return True
+
+    def stale_locks(self) -> list[str]:
+        """Conversations whose run lease was left by a holder that is gone: runs cut mid-way (a killed worker)."""
+        with self.backend.reading() as conn:
+            rows = conn.execute("SELECT conversation_id, owner, expires_at FROM turn_locks").fetchall()
+        now = time.time()
+        return [cid for cid, owner, expires in rows if expires <= now or not _alive(owner)]
 
     def messages_after(self, conversation_id: str, seq: int) -> list[dict[str, Any]]:
         """Transcript entries after position `seq` (what a waiting front end has not shown yet), with positions."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self.backend.reading() as conn:
+            rows = conn.execute(
                 "SELECT seq, role, text, turn FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq",
                 (conversation_id, seq),
             ).fetchall()
         return [dict(zip(("seq", "role", "text", "turn"), r)) for r in rows]
+
+
+class _Leases:
+    """Renews this process's run leases every third of `LOCK_LEASE_S` from one background thread, so a long run
+    (a slow LLM, its retries) keeps its lock while a crashed process's locks lapse quickly for every other host."""
+
+    def __init__(self, db: "Database") -> None:
+        self.db = db
+        self.prefix = f"{socket.gethostname()}:{os.getpid()}:"
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, conversation_id: str) -> None:
+        with self._lock:
+            self._held[conversation_id] = self._held.get(conversation_id, 0) + 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="run-leases", daemon=True)
+                self._thread.start()
+
+    def drop(self, conversation_id: str) -> None:
+        with self._lock:
+            left = self._held.get(conversation_id, 0) - 1
+            if left > 0:
+                self._held[conversation_id] = left
+            else:
+                self._held.pop(conversation_id, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(LOCK_LEASE_S / 3):
+            with self._lock:
+                if not self._held:
+                    continue
+            try:
+                with self.db.transaction() as conn:
+                    conn.execute("UPDATE turn_locks SET expires_at = ? WHERE owner LIKE ?",
+                                 (time.time() + LOCK_LEASE_S, self.prefix + "%"))
+            except Exception as exc:  # the database is away: the next tick tries again, the lease may lapse
+                log.warning("could not renew run leases: %s", exc)
 
 
 def _alive(owner: str) -> bool:

@@ -1,8 +1,9 @@
 """The handoff queue: packages waiting for an agent, claimed, resolved or returned to the AI.
 
 It lives in the same database as the checkpoints (`BOT_DB_URL`), so `bot chat`, `bot agent` and any number of other
-processes share it. Every state change is one guarded UPDATE inside a write transaction (`BEGIN IMMEDIATE` on SQLite),
-so when two agents claim the same handoff at once exactly one wins, and a handoff is never delivered twice or lost.
+processes share it. Every state change is one guarded UPDATE inside a write transaction (`BEGIN IMMEDIATE` on SQLite;
+on PostgreSQL the read that decides it locks the row, `FOR UPDATE`), so when two agents claim the same handoff at once
+exactly one wins, and a handoff is never delivered twice or lost.
 
 Statuses: `waiting` → `claimed` (by one agent) → `resolved` | `returned` (handed back to the AI); a claimed handoff
 can be released to `waiting` again. A conversation has at most one open (waiting or claimed) handoff: a new one for
@@ -184,7 +185,7 @@ class Queue:
     def _open(self, conn: Any, conversation_id: str) -> tuple[str, str | None, int]:
         row = conn.execute(
             "SELECT status, claimed_by, turn FROM handoffs WHERE conversation_id = ? AND status IN ('waiting',"
-            " 'claimed') ORDER BY turn DESC LIMIT 1", (conversation_id,),
+            " 'claimed') ORDER BY turn DESC LIMIT 1" + self.db.for_update, (conversation_id,),
         ).fetchone()
         if row is None:
             known = conn.execute("SELECT status FROM handoffs WHERE conversation_id = ? ORDER BY turn DESC LIMIT 1",

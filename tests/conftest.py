@@ -41,6 +41,32 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server for this test process (tests/pg.py), stopped at the end of the session."""
+    from tests.pg import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path: Path) -> str:
+    """Each test that takes this runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bot.sqlite'}"
+    return request.getfixturevalue("pg_server").new_database()
+
+
+@pytest.fixture
+def settings_on(settings: Settings, db_url: str) -> Settings:
+    """The test's settings on each database (see `db_url`)."""
+    import dataclasses
+
+    return dataclasses.replace(settings, db_url=db_url)
+
+
 @pytest.fixture
 def fake_llm() -> FakeLLM:
     return FakeLLM()

@@ -1,11 +1,10 @@
-"""The handoff queue on a real SQLite database: ordering, ageing, routing, claims (racing threads and processes),
-state changes and the wait estimate."""
+"""The handoff queue on real databases (every test runs on SQLite and on PostgreSQL): ordering, ageing, routing,
+claims (racing threads and processes), state changes, the wait estimate and the per-conversation run lock."""
 
 from __future__ import annotations
 
 import multiprocessing
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -33,8 +32,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def queue(tmp_path: Path, policies, clock) -> Queue:
-    db = Database(tmp_path / "q.sqlite")
+def queue(db_url: str, policies, clock) -> Queue:
+    db = Database(db_url)
     yield Queue(db, policies.handoff, clock)
     db.close()
 
@@ -133,8 +132,8 @@ def test_close_marks_resolved_or_returned_only(queue):
     assert queue.get("c-1").status == "waiting" and len(queue.entries()) == 1
 
 
-def test_threads_racing_to_claim_one_handoff_exactly_one_wins(tmp_path, policies):
-    path = tmp_path / "race.sqlite"
+def test_threads_racing_to_claim_one_handoff_exactly_one_wins(db_url, policies):
+    path = db_url
     setup = Database(path)
     Queue(setup, policies.handoff).put(_package("c-race"))
     winners, losers = [], []
@@ -165,7 +164,7 @@ def _claim_in_process(path: str, name: str, start) -> str:  # runs in a child pr
     from bot.config import PROJECT_ROOT
     from bot.policy import load_policies
 
-    db = Database(Path(path))
+    db = Database(path)
     queue = Queue(db, load_policies(PROJECT_ROOT / "guardrails").handoff)
     start.wait()
     try:
@@ -177,8 +176,8 @@ def _claim_in_process(path: str, name: str, start) -> str:  # runs in a child pr
         db.close()
 
 
-def test_processes_racing_to_claim_one_handoff_exactly_one_wins(tmp_path, policies):
-    path = tmp_path / "race.sqlite"
+def test_processes_racing_to_claim_one_handoff_exactly_one_wins(db_url, policies):
+    path = db_url
     db = Database(path)
     Queue(db, policies.handoff).put(_package("c-race"))
     context = multiprocessing.get_context("spawn")
@@ -192,8 +191,8 @@ def test_processes_racing_to_claim_one_handoff_exactly_one_wins(tmp_path, polici
     db.close()
 
 
-def test_conversation_lock_serialises_runs_and_survives_a_dead_owner(tmp_path):
-    db = Database(tmp_path / "lock.sqlite")
+def test_conversation_lock_serialises_runs_and_survives_a_dead_owner(db_url):
+    db = Database(db_url)
     order = []
     with db.conversation_lock("c-1"):
         other = threading.Thread(target=lambda: (db.conversation_lock("c-1").__enter__(), order.append("second")))
