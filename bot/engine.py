@@ -26,6 +26,7 @@ from bot.persistence import Database, close_checkpointer, open_checkpointer
 from bot.policy import load_policies
 from bot.queue import Queue
 from bot.rails.pii import LazyRedactor, Vault, placeholder_key
+from bot.sql import database_errors
 from graphs.builder import build_graph
 from graphs.context import Deps
 from graphs.state import new_conversation
@@ -240,15 +241,28 @@ class Engine:
 
     # -- turns ----------------------------------------------------------------------------------------------------
     def turn(self, conversation_id: str, text: str, on_text: TextCallback | None = None,
-             heard: dict[str, Any] | None = None) -> TurnResult:
+             heard: dict[str, Any] | None = None, message_id: str | None = None) -> TurnResult:
         """Run one customer message. Streams reply text to `on_text` as it passes the output checks.
 
         `heard` comes with a spoken message: speech recognition's confidence and engine (see `graphs.nodes.intake`).
+        `message_id` is the client's id for this message: sending it again (a retry after a lost answer or a killed
+        worker) never answers it twice — a finished turn is reported again, a turn cut mid-way is finished from its
+        checkpoint. A run that a killed process left unfinished is finished before a new message is taken.
         """
         record = self.db.conversation(conversation_id)
         if record is None:
             raise UnknownConversation(f"no conversation {conversation_id!r}; start one first")
-        with self.db.conversation_lock(conversation_id):
+        with database_errors(), self.db.conversation_lock(conversation_id):
+            seen, done = self.db.last_message(conversation_id) if message_id else (None, False)
+            if message_id and seen == message_id:
+                if done:
+                    return self._result(conversation_id, self.state(conversation_id), replayed=True)
+                finished = self._finish_cut_run(conversation_id, on_text)
+                if finished is not None:
+                    return finished
+            else:
+                self._finish_cut_run(conversation_id, None)  # an earlier message's answer, for the log and pollers
+            self.db.take_message(conversation_id, message_id)
             snapshot = self.graph.get_state(self._config(conversation_id))
             # The raw text goes in through the run's context (never checkpointed); `input_checks` stores it redacted.
             if "wait_for_human" in (snapshot.next or ()):
@@ -267,13 +281,46 @@ class Engine:
         # LangGraph stores a resume value with the checkpoint: personal data leaves the event before it goes in.
         event = {k: self.deps.redact(v) if k in ("text", "note") and isinstance(v, str) else v
                  for k, v in event.items()}
-        with self.db.conversation_lock(conversation_id):
+        with database_errors(), self.db.conversation_lock(conversation_id):
+            self._finish_cut_run(conversation_id, None)
             if not self.waiting_for_human(conversation_id):
                 raise ValueError(f"conversation {conversation_id} is not waiting for a human")
             return self._run(conversation_id, Command(resume=event), on_text, customer_turn=False)
 
+    # -- crash recovery -------------------------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Finish the runs that a killed process left mid-way (their run leases are stale); returns their ids.
+
+        `bot serve` calls this at start-up and then every few seconds, so a customer whose worker died gets the
+        answer to the message it had taken in, without writing again.
+        """
+        finished = []
+        for conversation_id in self.db.stale_locks():
+            try:
+                with database_errors(), self.db.conversation_lock(conversation_id, timeout=0.5):
+                    if self._finish_cut_run(conversation_id, None) is not None:
+                        finished.append(conversation_id)
+            except TimeoutError:
+                continue  # another worker got there first
+        return finished
+
+    def _finish_cut_run(self, conversation_id: str, on_text: TextCallback | None) -> TurnResult | None:
+        """Run a checkpointed run that was cut mid-way to its end (call with the conversation's lock held).
+
+        Nothing to do when the last run finished or waits for a human. A run cut before its message passed the
+        input checks never took the message in (only the checks store it): it is left for the message's retry.
+        """
+        snapshot = self.graph.get_state(self._config(conversation_id))
+        pending = set(snapshot.next or ())
+        if not pending or "wait_for_human" in pending or pending <= {"receive", "input_checks"}:
+            return None
+        log.warning("conversation %s: finishing a run that was cut mid-way (next: %s)", conversation_id,
+                    ", ".join(sorted(pending)))
+        return self._run(conversation_id, None, on_text, customer_turn=False, message_done=True)
+
     def _run(self, conversation_id: str, payload: Any, on_text: TextCallback | None,
-             customer_turn: bool, inbox: str | None = None, heard: dict[str, Any] | None = None) -> TurnResult:
+             customer_turn: bool, inbox: str | None = None, heard: dict[str, Any] | None = None,
+             message_done: bool = False) -> TurnResult:
         started = time.perf_counter()
         usage = track_usage()
         first_text: list[float] = []
@@ -294,13 +341,23 @@ class Engine:
         )
         total = time.perf_counter() - started
         handoff = values.get("handoff") or {}
-        understanding = values.get("understanding") or {}
-        mode = values.get("mode", "ai")
         self.db.sync_transcript(
-            conversation_id, values.get("transcript", []), mode, handoff.get("reason"),
+            conversation_id, values.get("transcript", []), values.get("mode", "ai"), handoff.get("reason"),
             latency_ms=round(total * 1000, 2) if customer_turn else None,
             blocked=customer_turn and bool(values.get("blocked")), handoff_turn=handoff.get("turn"),
+            message_done=customer_turn or message_done,
         )
+        result = self._result(conversation_id, values)
+        result.total_s, result.llm_s, result.llm_calls = total, usage.seconds, usage.calls
+        result.first_text_s = first_text[0] if first_text else None
+        result.llm_first_token_s = usage.first_token_at[0] - started if usage.first_token_at else None
+        return result
+
+    @staticmethod
+    def _result(conversation_id: str, values: dict[str, Any], replayed: bool = False) -> TurnResult:
+        handoff = values.get("handoff") or {}
+        understanding = values.get("understanding") or {}
+        mode = values.get("mode", "ai")
         return TurnResult(
             conversation_id=conversation_id,
             reply=values.get("reply", ""),
@@ -312,12 +369,7 @@ class Engine:
             confidence=understanding.get("confidence"),
             language=understanding.get("language"),
             mode=mode,
-            source=values.get("reply_source", ""),
-            total_s=total,
-            llm_s=usage.seconds,
-            llm_calls=usage.calls,
-            first_text_s=first_text[0] if first_text else None,
-            llm_first_token_s=usage.first_token_at[0] - started if usage.first_token_at else None,
+            source="replayed" if replayed else values.get("reply_source", ""),
             events=[e for e in values.get("check_events", [])],
         )
 

@@ -34,7 +34,9 @@ CREATE TABLE IF NOT EXISTS conversations (
     handoff_reason TEXT,
     handoff_turn INTEGER,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    last_message_id TEXT,            -- the client's id of the last customer message taken in (retries are idempotent)
+    last_message_done INTEGER NOT NULL DEFAULT 0  -- 1 once that message's turn finished
 );
 CREATE TABLE IF NOT EXISTS messages (
     conversation_id TEXT NOT NULL,
@@ -95,6 +97,8 @@ MIGRATIONS = [
     ("handoffs", "claimed_at", "REAL"),
     ("handoffs", "closed_at", "REAL"),
     ("handoffs", "note", "TEXT"),
+    ("conversations", "last_message_id", "TEXT"),
+    ("conversations", "last_message_done", "INTEGER NOT NULL DEFAULT 0"),
 ]
 LOCK_LEASE_S = 30.0  # a holder that has not renewed its run lease for this long is presumed dead
 
@@ -117,7 +121,7 @@ def open_checkpointer(settings: Settings) -> Any:
     from psycopg_pool import ConnectionPool
 
     pool = ConnectionPool(
-        settings.db_url, min_size=1, max_size=settings.db_pool_size, timeout=10.0, open=False,
+        settings.db_url, min_size=1, max_size=settings.db_pool_size, timeout=5.0, open=False,
         check=ConnectionPool.check_connection, name="bot-checkpoints",
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row, "connect_timeout": 10},
     )
@@ -147,7 +151,7 @@ class Database:
     `target` is a SQLite file path or a `sqlite:///` / `postgresql://` URL.
     """
 
-    def __init__(self, target: Path | str, *, pool_size: int = 10, timeout_s: float = 10.0) -> None:
+    def __init__(self, target: Path | str, *, pool_size: int = 10, timeout_s: float = 5.0) -> None:
         url = str(target)
         if is_postgres(url):
             self.backend: Backend = PostgresBackend(url, max_size=pool_size, timeout_s=timeout_s)
@@ -200,13 +204,28 @@ class Database:
         record["customer"] = json.loads(record["customer"])
         return record
 
+    def last_message(self, conversation_id: str) -> tuple[str | None, bool]:
+        """The client's id of the last customer message this conversation took in, and whether its turn finished."""
+        with self.backend.reading() as conn:
+            row = conn.execute("SELECT last_message_id, last_message_done FROM conversations WHERE id = ?",
+                               (conversation_id,)).fetchone()
+        return (row[0], bool(row[1])) if row else (None, False)
+
+    def take_message(self, conversation_id: str, message_id: str | None) -> None:
+        """Record that a customer message (with the client's id, if it sent one) is being answered."""
+        with self._tx() as conn:
+            conn.execute("UPDATE conversations SET last_message_id = ?, last_message_done = 0 WHERE id = ?",
+                         (message_id, conversation_id))
+
     def sync_transcript(
         self, conversation_id: str, transcript: list[dict[str, Any]], status: str, handoff_reason: str | None,
         *, latency_ms: float | None = None, blocked: bool = False, handoff_turn: int | None = None,
+        message_done: bool = False,
     ) -> None:
         """Upsert every transcript entry by position: idempotent, so replays after a crash never duplicate.
 
-        `latency_ms` and `blocked` describe this run's last bot turn (the QA and monitoring readers want them).
+        `latency_ms` and `blocked` describe this run's last bot turn (the QA and monitoring readers want them);
+        `message_done` marks the customer message taken in last as answered (see :meth:`last_message`).
         """
         last_bot = max((i for i, t in enumerate(transcript) if t["role"] == "bot"), default=-1)
         rows = [
@@ -229,8 +248,10 @@ class Database:
             )
             conn.execute(
                 "UPDATE conversations SET status = ?, handoff_reason = COALESCE(?, handoff_reason), updated_at = ?,"
-                " handoff_turn = COALESCE(handoff_turn, ?) WHERE id = ?",
-                (status, handoff_reason, time.time(), handoff_turn if status == "human" else None, conversation_id),
+                " handoff_turn = COALESCE(handoff_turn, ?), last_message_done = CASE WHEN ? = 1 THEN 1 ELSE"
+                " last_message_done END WHERE id = ?",
+                (status, handoff_reason, time.time(), handoff_turn if status == "human" else None,
+                 int(message_done), conversation_id),
             )
 
     def conversations_since(self, since: float = 0.0) -> list[dict[str, Any]]:

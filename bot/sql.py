@@ -117,7 +117,7 @@ class PostgresBackend(Backend):
     dialect = "postgresql"
     for_update = " FOR UPDATE"
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 5.0) -> None:
         from psycopg_pool import ConnectionPool
 
         self.url = url
@@ -185,6 +185,26 @@ def pg_schema(ddl: str) -> str:
 def _statements(script: str) -> list[str]:
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """The drivers' own failures to reach the database (LangGraph's savers call them directly) as
+    :class:`DatabaseUnavailable`; a bad statement still raises as itself."""
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        errors += [psycopg.OperationalError, PoolTimeout]
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+
+    def reachable(exc: BaseException) -> bool:
+        return not isinstance(exc, sqlite3.OperationalError) or _sqlite_busy(exc)
+
+    with _unavailable_on(*errors, when=reachable):
+        yield
 
 
 def _sqlite_busy(exc: BaseException) -> bool:

@@ -1,9 +1,10 @@
 """Customer endpoints: start a conversation, send a message (reply streamed as server-sent events), read the
 conversation, and wait for what the agent writes (long polling).
 
-The engine is synchronous (LangGraph, SQLite, the LLM client): each turn runs in a worker thread and its checked
+The engine is synchronous (LangGraph, the database, the LLM client): each turn runs in a worker thread and its checked
 text is handed to the event loop as it comes. A customer who closes the page mid-reply loses nothing: the turn
-finishes, and its reply is in the conversation when they come back.
+finishes, and its reply is in the conversation when they come back. A message may carry the client's `message_id`:
+sending it again after a lost answer (or a worker that died mid-turn) answers it once, never twice.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from bot.engine import TurnResult, UnknownConversation, UnknownCustomer
+from bot.logs import log_context
+from bot.sql import DatabaseUnavailable
 from bot.web.deps import WebContext, client, context, conversation_caller, json_body, limit
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/conversations", tags=["customer"])
 LANGUAGE = re.compile(r"^[a-z]{2}$")
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")  # the client's id of a message: a retry with it is never answered twice
 _running: set[asyncio.Task[Any]] = set()  # turns whose page went away still finish (kept from garbage collection)
 
 
@@ -99,19 +103,24 @@ async def send(conversation_id: str, request: Request) -> Any:
         raise HTTPException(422, "text must be a non-empty string")
     if len(text) > ctx.policy.max_message_chars:
         raise HTTPException(422, f"the message is {len(text)} characters; the limit is {ctx.policy.max_message_chars}")
+    message_id = body.get("message_id")
+    if message_id is not None and not (isinstance(message_id, str) and MESSAGE_ID.fullmatch(message_id)):
+        raise HTTPException(422, "message_id must be 8 to 64 letters, digits, '-' or '_'")
     if (ctx.engine.db.conversation(conversation_id) or {}).get("status") == "closed":
         raise HTTPException(409, "this conversation has ended; start a new one")
     limit(request, f"msg:{conversation_id}", ctx.policy.rate_limits.messages_per_minute, 60, "messages")
     if "text/event-stream" not in request.headers.get("accept", ""):
-        result = await _turn(ctx, conversation_id, text, None)
+        result = await _turn(ctx, conversation_id, text, None, message_id)
         return _done(ctx, result)
-    return StreamingResponse(_stream(ctx, conversation_id, text), media_type="text/event-stream",
+    return StreamingResponse(_stream(ctx, conversation_id, text, message_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def _turn(ctx: WebContext, conversation_id: str, text: str, on_text: Any) -> TurnResult:
+async def _turn(ctx: WebContext, conversation_id: str, text: str, on_text: Any,
+                message_id: str | None = None) -> TurnResult:
     try:
-        return await run_in_threadpool(ctx.engine.turn, conversation_id, text, on_text)
+        with log_context(conversation_id=conversation_id):  # the worker thread copies it: the turn's log lines
+            return await run_in_threadpool(ctx.engine.turn, conversation_id, text, on_text, message_id=message_id)
     except UnknownConversation as exc:
         raise HTTPException(404, str(exc)) from None
     except TimeoutError:
@@ -126,7 +135,7 @@ def _done(ctx: WebContext, result: TurnResult) -> dict[str, Any]:
                 seq=seq)
 
 
-async def _stream(ctx: WebContext, conversation_id: str, text: str) -> AsyncIterator[str]:
+async def _stream(ctx: WebContext, conversation_id: str, text: str, message_id: str | None) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
 
@@ -135,12 +144,17 @@ async def _stream(ctx: WebContext, conversation_id: str, text: str) -> AsyncIter
 
     async def run() -> None:
         try:
-            result = await _turn(ctx, conversation_id, text, on_text)
+            result = await _turn(ctx, conversation_id, text, on_text, message_id)
             events.put_nowait(("done", _done(ctx, result)))
         except HTTPException as exc:
             events.put_nowait(("error", {"error": exc.detail, "status": exc.status_code}))
+        except DatabaseUnavailable as exc:
+            log.warning("turn failed: %s", exc)
+            events.put_nowait(("error", {"error": "the service is briefly unavailable; please try again in a moment",
+                                         "status": 503}))
         except Exception:  # logged with its traceback; the customer gets a sentence, not a stack
-            log.exception("turn failed")
+            with log_context(conversation_id=conversation_id):
+                log.exception("turn failed")
             events.put_nowait(("error", {"error": "something went wrong on our side; please try again",
                                          "status": 500}))
 
@@ -169,8 +183,9 @@ async def poll(conversation_id: str, request: Request, after: int = -1, wait: fl
     (the `state` of the previous answer: a handoff claimed, closed, handed back); otherwise waits up to `wait` s."""
     ctx = context(request)
     conversation_id = conversation_caller(request, conversation_id)
-    if after < -1 or wait < 0:
-        raise HTTPException(422, "after must be -1 or more and wait must not be negative")
+    if not -1 <= after < 2**62 or not wait >= 0:  # a 64-bit position; NaN fails `>=` (it would wait for ever)
+        raise HTTPException(422, "after must be -1 or more (a message position) and wait a number of seconds, "
+                                 "not negative")
     deadline = time.monotonic() + min(wait, ctx.policy.long_poll_max_s)
     while True:
         status = status_of(ctx, conversation_id, estimate=False)

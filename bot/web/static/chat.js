@@ -20,7 +20,7 @@ const el = {
 // agent messages in the history don't count); generation: bumped per conversation so stale loops/streams stop.
 // serverState: the opaque `state` of the last answer; sent back so a long poll also returns when a person claims.
 const state = { conv: null, status: "ai", handoff: null, liveAgent: null, seen: new Set(), lastSeq: -1, sending: false,
-  polling: false, generation: 0, pollController: null, sendController: null, serverState: null };
+  polling: false, generation: 0, pollController: null, sendController: null, serverState: null, pendingMessage: null };
 
 // Errors carry the HTTP status (0 = network) so callers can tell "conversation gone" from "try again".
 const apiError = (message, status, retryAfter = null) => Object.assign(new Error(message), { status, retryAfter });
@@ -360,7 +360,8 @@ async function streamTurn(text, gen) {
   };
   try {
     const res = await request(convPath("/messages"),
-      { method: "POST", body: { text }, accept: "text/event-stream", signal: controller.signal });
+      { method: "POST", body: { text, message_id: messageId(text) }, accept: "text/event-stream",
+        signal: controller.signal });
     const parser = createSseParser(onEvent);
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
@@ -389,6 +390,7 @@ async function streamTurn(text, gen) {
   else if (bot) bot.querySelector(".msg-text").textContent = reply;
   else if (reply) insertMessage(buildMessage("bot", reply, { pending: "turn" }));
   showTyping(false);
+  state.pendingMessage = null;
   if (el.input.value === text) { // the text is only cleared once the server has the message
     el.input.value = "";
     updateCount();
@@ -397,6 +399,16 @@ async function streamTurn(text, gen) {
   try { await syncHistory(true); } catch (_) { /* the next poll or turn fills in the seqs */ }
   for (const node of el.messages.querySelectorAll('.msg[data-pending="turn"]')) node.dataset.pending = "loose";
   if (done.handoff === true && gen === state.generation && state.status !== "closed") startPolling();
+}
+
+// The id of the message in the box: pressing Send again after a failure re-sends the same id, so the server answers
+// it once even if the first attempt did reach it (a lost answer, a restarted worker). A new text gets a new id.
+function messageId(text) {
+  if (!state.pendingMessage || state.pendingMessage.text !== text) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16)); // works on plain http too, unlike randomUUID
+    state.pendingMessage = { text, id: Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("") };
+  }
+  return state.pendingMessage.id;
 }
 
 async function send() {
