@@ -14,6 +14,8 @@
   splits the two; `rails_ms_per_turn` is both on one turn of the mix (customer message and its reply).
 - `eval_turns_per_s`: `bot eval` replay of evals/core.jsonl (three times over) with the stub LLM, one process per
   core, start-up excluded.
+- `concurrency` and `workers_throughput`: conversations in flight on one worker, and turns per second through `bot
+  serve` with one and two workers on PostgreSQL (bot/bench_load.py).
 - `stt_rtf`, `voice_first_audio_s` (and the detail keys `voice_*`): a scripted phone call through the voice
   session, see voice/bench.py.
 Figures this version cannot measure yet are `null`.
@@ -96,7 +98,16 @@ def run_bench(settings: Settings, llm: LLMClient, turns: int = 30, console: Cons
             engine.close()
     rate = measure_eval_throughput(settings, console)
     results["eval_turns_per_s"] = None if rate != rate else rate  # NaN: no eval set shipped
+    results.update(measure_load(settings, console))
     return results
+
+
+def measure_load(settings: Settings, console: Console) -> dict[str, Any]:
+    """`concurrency` (one worker, stub LLM with 300 ms latency) and `workers_throughput` (bot/bench_load.py)."""
+    from bot.bench_load import measure_concurrency, measure_workers
+
+    return {"concurrency": measure_concurrency(settings, console),
+            "workers_throughput": measure_workers(settings.db_url, console)}
 
 
 def _voice(engine: Engine, console: Console) -> dict[str, Any]:

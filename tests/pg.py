@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -81,6 +82,10 @@ class PostgresServer:
     def stop(self) -> None:
         if self.directory is None:
             return
+        log = self.directory / "log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if any(word in text for word in ("terminated by signal", "PANIC", "was terminated")):
+            print(f"PostgreSQL test server crashed during the session:\n{text[-3000:]}", file=sys.stderr)
         try:
             self._run([_binary("pg_ctl"), "-D", str(self.directory / "data"), "-m", "immediate", "-w", "stop"],
                       self._run_as())

@@ -7,6 +7,7 @@ the facts in the prompt, so they pass the grounding check the way a well-behaved
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -26,7 +27,14 @@ class StubLLM:
     base_url = "stub://"
     model = "stub"
 
-    def __init__(self, latency_s: float = 0.0) -> None:
+    def __init__(self, latency_s: float | None = None) -> None:
+        """`latency_s` per call; default from `BOT_STUB_LATENCY_MS` (load tests of `bot serve --llm stub`), else 0."""
+        if latency_s is None:
+            value = os.environ.get("BOT_STUB_LATENCY_MS", "").strip() or "0"
+            try:
+                latency_s = max(0.0, float(value) / 1000)
+            except ValueError:
+                raise ValueError(f"BOT_STUB_LATENCY_MS={value!r} is not a number of milliseconds") from None
         self.latency_s = latency_s
 
     def _reply(self, messages: list[dict[str, str]]) -> str:
