@@ -59,7 +59,7 @@ class AgentWatcher(threading.Thread):
         super().__init__(name="agent-watcher", daemon=True)
         self.engine, self.conversation_id, self.show, self.interval = engine, conversation_id, show, interval
         self.stop = threading.Event()
-        self.seen = max((m["seq"] for m in engine.db.messages_after(conversation_id, -1)), default=-1)
+        self.seen = engine.db.last_seq(conversation_id)
         pii = engine.deps.policies.rails.pii
         self._phrases = {k.placeholder: k.spoken_as for k in pii.kinds.values()}
 

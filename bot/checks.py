@@ -16,7 +16,9 @@ from typing import Any, Protocol
 
 from bot.policy import InputPolicy
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+                      r"\u2066-\u2069\ufeff]")  # C0/C1 controls but \t \n \r, zero-width, every bidi control, BOM
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass
@@ -83,6 +85,8 @@ class InputLimits:
         p = self.policy
         if len(text) > p.max_chars * 4:  # never normalise megabytes: refuse on the raw length
             return self._too_long(len(text))
+        if _SURROGATE.search(text):  # a JSON "\ud800" escape: pairs joined, lone halves (unstorable) made U+FFFD
+            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
         if p.normalize != "none":
             text = unicodedata.normalize(p.normalize, text)  # type: ignore[arg-type]
         if p.strip_control_chars:

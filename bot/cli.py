@@ -30,7 +30,9 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # the message may quote input (an eval label "[/]" is not markup)
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -42,15 +44,15 @@ def _settings() -> Settings:
 
 
 def _setup_logging(settings: Settings, interactive: bool) -> None:
+    """Text logs (BOT_LOG_FORMAT=json for JSON lines), scrubbed of personal data (bot/logs.py)."""
+    from bot.logs import configure
+
     os.environ.setdefault("OTEL_SDK_DISABLED", "true")
     if interactive:  # keep the chat screen clean: warnings go to a file
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        logging.basicConfig(filename=settings.data_dir / "bot.log", level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure("text", logging.INFO, filename=settings.data_dir / "bot.log")
     else:
-        logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "openai", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        configure("text", logging.WARNING)
 
 
 def _model_progress(description: str) -> Progress:
@@ -263,14 +265,17 @@ def customers() -> None:
 def bench(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results (CONTRACTS §5) here."),
     turns: int = typer.Option(30, min=5, help="Measured turns per figure."),
+    only_load: bool = typer.Option(False, "--only-load", help="Only the load figures (concurrency, workers)."),
 ) -> None:
-    """Measure turn overhead, turn vs a bare LLM call, and warm time to first token."""
-    from bot.bench import run_bench
+    """Measure turn overhead, turn vs a bare LLM call, warm time to first token, and load (concurrency, workers)."""
+    from bot.bench import measure_load, run_bench
 
     settings = _settings()
     _setup_logging(settings, False)
-    llm = connect_llm(settings)
-    results = run_bench(settings, llm, turns=turns, console=err)
+    if only_load:  # no model needed: the load figures use the stub LLM
+        results = measure_load(settings, err)
+    else:
+        results = run_bench(settings, connect_llm(settings), turns=turns, console=err)
     import json
 
     text = json.dumps(results, indent=2)

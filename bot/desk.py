@@ -163,5 +163,8 @@ def _typed(tool: str, parameters: Any, args: dict[str, Any]) -> dict[str, Any]:
             if not value.strip().lstrip("-").isdigit():
                 raise QueueError(f"{tool}: {key} is a whole number, got {value!r}")
             value = int(value)
+        # no larger whole numbers: JSON does not carry them exactly, the checkpoint (msgpack) not past 64 bits at all
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+            raise QueueError(f"{tool}: {key} is out of range, got {value}")
         typed[key] = value
     return typed

@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from langgraph.types import Command
 from bot.checks import default_input_checks, default_output_checks
 from bot.config import Settings
 from bot.llm import LLMClient, LLMError, track_usage
+from bot.logs import log_context
 from bot.persistence import Database, close_checkpointer, open_checkpointer
 from bot.policy import load_policies
 from bot.queue import Queue
@@ -136,8 +138,8 @@ def summarizer(deps: Deps, enabled: bool = True) -> Callable[[dict[str, Any]], d
         return None
 
     def write(package: dict[str, Any]) -> dict[str, Any]:
-        if deps.llm is None:
-            return {}
+        if deps.llm is None or package.get("reason") == "system_error":
+            return {}  # no LLM, or the LLM just failed: the fact-made notes, without more calls to wait on
         from bot.summary import draft_reply, summarize
 
         policy = deps.policies.rails.output
@@ -252,18 +254,18 @@ class Engine:
         record = self.db.conversation(conversation_id)
         if record is None:
             raise UnknownConversation(f"no conversation {conversation_id!r}; start one first")
-        with database_errors(), self.db.conversation_lock(conversation_id):
+        with self._exclusive(conversation_id):
             seen, done = self.db.last_message(conversation_id) if message_id else (None, False)
-            if message_id and seen == message_id:
-                if done:
-                    return self._result(conversation_id, self.state(conversation_id), replayed=True)
-                finished = self._finish_cut_run(conversation_id, on_text)
-                if finished is not None:
-                    return finished
-            else:
-                self._finish_cut_run(conversation_id, None)  # an earlier message's answer, for the log and pollers
-            self.db.take_message(conversation_id, message_id)
             snapshot = self.graph.get_state(self._config(conversation_id))
+            if message_id and seen == message_id and done:
+                return self._result(conversation_id, dict(snapshot.values), replayed=True)
+            if self._cut(snapshot):
+                finished = self._finish_cut_run(conversation_id, on_text if seen == message_id else None)
+                if message_id and seen == message_id:
+                    return finished  # the retried message was taken in before the cut: this is its answer
+                snapshot = self.graph.get_state(self._config(conversation_id))  # an earlier message's answer first
+            if message_id:
+                self.db.take_message(conversation_id, message_id)
             # The raw text goes in through the run's context (never checkpointed); `input_checks` stores it redacted.
             if "wait_for_human" in (snapshot.next or ()):
                 payload: Any = Command(resume={"kind": "customer"})
@@ -281,11 +283,19 @@ class Engine:
         # LangGraph stores a resume value with the checkpoint: personal data leaves the event before it goes in.
         event = {k: self.deps.redact(v) if k in ("text", "note") and isinstance(v, str) else v
                  for k, v in event.items()}
-        with database_errors(), self.db.conversation_lock(conversation_id):
+        with self._exclusive(conversation_id):
             self._finish_cut_run(conversation_id, None)
             if not self.waiting_for_human(conversation_id):
                 raise ValueError(f"conversation {conversation_id} is not waiting for a human")
             return self._run(conversation_id, Command(resume=event), on_text, customer_turn=False)
+
+    @contextmanager
+    def _exclusive(self, conversation_id: str, timeout: float = 60.0) -> Iterator[None]:
+        """One run of the conversation at a time (across processes), its log lines tagged with its id, and the
+        database's failures reported as DatabaseUnavailable."""
+        with log_context(conversation_id=conversation_id), database_errors(), \
+                self.db.conversation_lock(conversation_id, timeout):
+            yield
 
     # -- crash recovery -------------------------------------------------------------------------------------------
     def recover(self) -> list[str]:
@@ -297,25 +307,28 @@ class Engine:
         finished = []
         for conversation_id in self.db.stale_locks():
             try:
-                with database_errors(), self.db.conversation_lock(conversation_id, timeout=0.5):
+                with self._exclusive(conversation_id, timeout=0.5):
                     if self._finish_cut_run(conversation_id, None) is not None:
                         finished.append(conversation_id)
             except TimeoutError:
                 continue  # another worker got there first
         return finished
 
-    def _finish_cut_run(self, conversation_id: str, on_text: TextCallback | None) -> TurnResult | None:
-        """Run a checkpointed run that was cut mid-way to its end (call with the conversation's lock held).
-
-        Nothing to do when the last run finished or waits for a human. A run cut before its message passed the
-        input checks never took the message in (only the checks store it): it is left for the message's retry.
-        """
-        snapshot = self.graph.get_state(self._config(conversation_id))
+    @staticmethod
+    def _cut(snapshot: Any) -> bool:
+        """True when the last run stopped part-way and can be finished from its checkpoint. A run that waits for a
+        human has not stopped part-way; one cut before its message passed the input checks never took the message
+        in (only the checks store it), so it is left for the message's retry."""
         pending = set(snapshot.next or ())
-        if not pending or "wait_for_human" in pending or pending <= {"receive", "input_checks"}:
+        return bool(pending) and "wait_for_human" not in pending and not pending <= {"receive", "input_checks"}
+
+    def _finish_cut_run(self, conversation_id: str, on_text: TextCallback | None) -> TurnResult | None:
+        """Run a checkpointed run that was cut mid-way to its end (call with the conversation's lock held)."""
+        snapshot = self.graph.get_state(self._config(conversation_id))
+        if not self._cut(snapshot):
             return None
         log.warning("conversation %s: finishing a run that was cut mid-way (next: %s)", conversation_id,
-                    ", ".join(sorted(pending)))
+                    ", ".join(sorted(snapshot.next)))
         return self._run(conversation_id, None, on_text, customer_turn=False, message_done=True)
 
     def _run(self, conversation_id: str, payload: Any, on_text: TextCallback | None,

@@ -344,6 +344,12 @@ class Database:
         now = time.time()
         return [cid for cid, owner, expires in rows if expires <= now or not _alive(owner)]
 
+    def last_seq(self, conversation_id: str) -> int:
+        """The position of the conversation's last logged message (-1: none yet)."""
+        with self.backend.reading() as conn:
+            row = conn.execute("SELECT MAX(seq) FROM messages WHERE conversation_id = ?", (conversation_id,)).fetchone()
+        return -1 if row is None or row[0] is None else int(row[0])
+
     def messages_after(self, conversation_id: str, seq: int) -> list[dict[str, Any]]:
         """Transcript entries after position `seq` (what a waiting front end has not shown yet), with positions."""
         with self.backend.reading() as conn:

@@ -106,6 +106,13 @@ class LanguagePolicy(_Model):
         return value
 
 
+class SystemErrorPolicy(_Model):
+    """The LLM failed to write the reply the customer is waiting for (after its retries, `bot/llm/client.py`)."""
+
+    enabled: bool = True
+    after_llm_failures: int = Field(1, ge=1)  # failed replies in a row that hand off, in the turn of the last one
+
+
 TRIGGERS = ("high_stakes", "customer_request", "vip_customer", "negative_sentiment", "repeated_failure", "low_confidence")
 
 
@@ -118,6 +125,7 @@ class EscalationPolicy(_Model):
     vip_customer: VipCustomer = VipCustomer()
     low_confidence: LowConfidence = LowConfidence()
     language: LanguagePolicy = LanguagePolicy()
+    system_error: SystemErrorPolicy = SystemErrorPolicy()
 
     @field_validator("precedence")
     @classmethod
@@ -214,6 +222,30 @@ class WebRateLimits(_Model):
     login_attempts_per_15_minutes: int = Field(10, ge=1)
 
 
+def _check_networks(value: list[str]) -> list[str]:
+    import ipaddress
+
+    for network in value:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(f"{network!r} is not an address or network like 10.0.0.0/8") from None
+    return value
+
+
+class WebMetrics(_Model):
+    """`/metrics`: who may read it without a token, and the window and cache of its database figures."""
+
+    allow_from: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    window_minutes: float = Field(60, gt=0, le=7 * 24 * 60)
+    cache_seconds: float = Field(10, ge=0, le=600)
+
+    @field_validator("allow_from")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return _check_networks(value)
+
+
 class WebPolicy(_Model):
     """guardrails/web.yaml: the HTTP API and web pages (`bot serve`)."""
 
@@ -225,6 +257,7 @@ class WebPolicy(_Model):
     cors_origins: list[str] = Field(default_factory=list)
     trusted_proxies: list[str] = Field(default_factory=list)
     long_poll_max_s: float = Field(25, ge=1, le=120)
+    metrics: WebMetrics = WebMetrics()
 
     @field_validator("cors_origins")
     @classmethod
@@ -248,6 +281,7 @@ class WebPolicy(_Model):
 
 
 VOICE_MESSAGES = ("voice.greeting", "voice.repeat", "voice.order_heard", "voice.filler")
+LLM_FAILED_MESSAGES = ("fallback.llm_failed", "fallback.llm_cut")  # said before the notice when the LLM fails
 
 
 class Messages:
@@ -334,6 +368,8 @@ def load_policies(directory: Path) -> Policies:
     messages = Messages(_read_yaml(directory / "messages.yaml"))
     for key in VOICE_MESSAGES:  # said on phone calls only: a missing one must fail here, not mid-call
         messages.get(key, order_id="A10000")
+    for key in LLM_FAILED_MESSAGES:  # said exactly when the LLM is down: they must not be what is missing too
+        messages.get(key)
     return Policies(
         directory=directory,
         escalation=escalation,

@@ -78,10 +78,11 @@ def _parse(obj: Any, line: int, seen: set[str]) -> Conversation:
         raise bad("'id' must be a non-empty string")
     if cid in seen:
         raise bad(f"duplicate conversation id {cid!r}")
-    channel = obj.get("channel", "chat")
+    channel = obj.get("channel")
+    channel = "chat" if channel is None else channel  # optional keys may be null (CONTRACTS §4)
     if not isinstance(channel, str):
         raise bad("'channel' must be a string")
-    customer = obj.get("customer") or {}
+    customer = {} if obj.get("customer") is None else obj["customer"]  # null is absent; [] or "" is a mistake
     if not isinstance(customer, dict):
         raise bad("'customer' must be an object")
     for key in ("id", "tier", "language"):
@@ -100,7 +101,7 @@ def _parse(obj: Any, line: int, seen: set[str]) -> Conversation:
     n_customer = sum(1 for t in parsed_turns if t["role"] == "customer")
     if n_customer == 0:
         raise bad("no customer turn")
-    expect = _parse_expect(obj.get("expect") or {}, n_customer, bad)
+    expect = _parse_expect({} if obj.get("expect") is None else obj["expect"], n_customer, bad)
     return Conversation(cid, line, channel, customer, tuple(parsed_turns), expect)
 
 
@@ -138,7 +139,7 @@ def _parse_expect(raw: Any, n_customer: int, bad) -> Expect:  # type: ignore[no-
         if out:
             raise bad(f"'expect.blocked_turns' {out} out of range 1..{n_customer}")
         blocked = tuple(blocked)
-    must_not = raw.get("must_not_contain") or []
+    must_not = [] if raw.get("must_not_contain") is None else raw["must_not_contain"]
     if not isinstance(must_not, list) or not all(isinstance(m, str) and m for m in must_not):
         raise bad("'expect.must_not_contain' must be a list of non-empty strings")
     return Expect(intents, handoff, by_turn, reason, blocked, tuple(must_not))
@@ -163,6 +164,10 @@ def load(path: Path) -> list[Conversation]:
             raise DatasetError(number, "not valid UTF-8", path) from None
         except json.JSONDecodeError as exc:
             raise DatasetError(number, f"invalid JSON ({exc.msg} at column {exc.colno})", path) from None
+        except ValueError as exc:  # a number over Python's 4,300-digit limit for int()
+            raise DatasetError(number, f"invalid JSON ({exc})", path) from None
+        except RecursionError:
+            raise DatasetError(number, "invalid JSON (nested too deeply)", path) from None
         try:
             conversation = _parse(obj, number, seen)
         except DatasetError as exc:

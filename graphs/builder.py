@@ -7,7 +7,7 @@
                             ├─ (blocked) ──────────────────────────────────────────────────┴→ answer → output_checks
                             └─ (blocked, policy hands off) → escalate
     output_checks ─┬─ reply
-                   └─ (a reply the rails refused twice, policy hands off) → escalate
+                   └─ (a reply the rails refused twice, or the LLM could not write: policy hands off) → escalate
     reply ─┬─ (mode ai) → END
            └─ (mode human) → [summarize_handoff, once per handoff] → wait_for_human ─┬─ customer wrote → receive
                                                                                     ├─ agent replied  → wait_for_human

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from bot.logs import log_context
 from bot.queue import QueueError
 from bot.web.deps import COOKIE, AgentCaller, agent_caller, client, context, json_body
 from bot.web.security import TooManyRequests
@@ -139,7 +140,8 @@ def _text(body: dict[str, Any], key: str, request: Request, required: bool = Fal
 async def _desk(request: Request, action: Callable[[Any], Any], missing: int = 409) -> Any:
     """Run a desk action in a worker thread; the desk's refusals become readable 4xx answers."""
     try:
-        return await run_in_threadpool(action, context(request).desk)
+        with log_context(conversation_id=request.path_params.get("conversation_id")):
+            return await run_in_threadpool(action, context(request).desk)
     except QueueError as exc:
         status = 404 if str(exc).startswith("no handoff") else missing
         raise HTTPException(status, str(exc)) from None

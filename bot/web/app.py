@@ -1,16 +1,15 @@
 """The FastAPI application of `bot serve`: the customer and agent APIs, the two pages, and the protections around
 them, assembled in one place so the whole surface reads top to bottom.
 
-Middleware, outermost first: access log (no personal data) → security headers → body size limit → CORS (closed
-unless `guardrails/web.yaml` lists origins) → the routes, each of which checks its caller and its rate limits.
+Middleware, outermost first: access log (no personal data) → request counters (/metrics) → security headers → body
+size limit → CORS (closed unless `guardrails/web.yaml` lists origins) → the routes, each of which checks its caller
+and its rate limits. Liveness, readiness and metrics are `bot/web/ops.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,9 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.accounts import AccountError, Accounts
 from bot.config import Settings
 from bot.engine import Engine
+from bot.metrics import RequestMetrics
 from bot.rails.pii import placeholder_key
-from bot.web import agent, customer, voice
+from bot.sql import DatabaseUnavailable
+from bot.web import agent, customer, ops, voice
 from bot.web.deps import WebContext, client, context, limit
+from bot.web.recovery import recovering
 from bot.web.security import AccessLog, BodyLimit, SecurityHeaders, TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -40,17 +42,17 @@ def create_app(engine: Engine, settings: Settings, accounts: Accounts | None = N
     # No /docs: FastAPI's Swagger page loads its script from a CDN, which the CSP forbids and an offline machine
     # cannot reach; /openapi.json is the schema (any OpenAPI viewer or client generator reads it).
     app = FastAPI(title="Customer-service bot", version="1", docs_url=None, redoc_url=None,
-                  description="Chat with the bot (customers) and work the handoff queue (agents).")
+                  description="Chat with the bot (customers) and work the handoff queue (agents).",
+                  lifespan=lambda _app: recovering(engine))  # finishes runs a killed worker left mid-way
     app.state.web = WebContext(engine, settings, accounts or Accounts(settings.agents_path))
     policy = engine.deps.policies.web
 
     app.include_router(customer.router, dependencies=[Depends(throttle)])
     app.include_router(agent.router, dependencies=[Depends(throttle)])
     app.include_router(voice.router)  # a WebSocket: its own checks (token, rate limit) in bot/web/voice.py
-
-    @app.get("/healthz", tags=["operations"], summary="The worker is up")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "worker": os.getpid()}
+    # /healthz, /readyz, /metrics: outside the API's rate limit (probes and scrapes); /metrics has its own rule
+    app.state.ops = ops.Operations(engine, settings.rails)
+    app.include_router(ops.router)
 
     @app.get("/", include_in_schema=False)
     async def chat_page() -> FileResponse:
@@ -82,6 +84,12 @@ def create_app(engine: Engine, settings: Settings, accounts: Accounts | None = N
     async def too_many(request: Request, exc: TooManyRequests) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
+    @app.exception_handler(DatabaseUnavailable)  # nothing was changed: the client may simply try again
+    async def database_away(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": "the service is briefly unavailable; please try again in a moment"},
+                            status_code=503, headers={"Retry-After": "2"})
+
     @app.exception_handler(AccountError)
     async def accounts_broken(request: Request, exc: AccountError) -> JSONResponse:
         log.error("%s", exc)
@@ -93,5 +101,6 @@ def create_app(engine: Engine, settings: Settings, accounts: Accounts | None = N
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, max_bytes=policy.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestMetrics)
     app.add_middleware(AccessLog, trusted_proxies=policy.trusted_proxies, key=placeholder_key(settings.data_dir))
     return app

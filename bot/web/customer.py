@@ -130,7 +130,7 @@ async def _turn(ctx: WebContext, conversation_id: str, text: str, on_text: Any,
 
 def _done(ctx: WebContext, result: TurnResult) -> dict[str, Any]:
     status = status_of(ctx, result.conversation_id)
-    seq = max((m["seq"] for m in ctx.engine.db.messages_after(result.conversation_id, -1)), default=-1)
+    seq = ctx.engine.db.last_seq(result.conversation_id)
     return dict(result.contract(), status=status["status"], handoff_info=status["handoff"], state=status["state"],
                 seq=seq)
 

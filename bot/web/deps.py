@@ -69,6 +69,11 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise HTTPException(415, "send the body as JSON (Content-Type: application/json)")
     try:
         data = json.loads(raw)
+        json.dumps(data, ensure_ascii=False).encode()  # a lone surrogate (a "\ud800" escape) cannot be stored
+    except RecursionError:
+        raise HTTPException(400, "malformed JSON: nested too deeply") from None
+    except UnicodeEncodeError:
+        raise HTTPException(400, "malformed JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPException(400, f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -196,6 +196,9 @@ class AccessLog:
             route: Any = scope.get("route")
             static = scope["path"].startswith("/static/")
             path = getattr(route, "path", None) or ("/static/…" if static else "(unmatched)")
-            client = client_address(Request(scope), self.trusted_proxies)
-            access_log.info("%s %s %d %.1fms client=%s", scope["method"], path, status[0],
-                            (time.perf_counter() - started) * 1000, pseudonym(client, self.key))
+            client = pseudonym(client_address(Request(scope), self.trusted_proxies), self.key)
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            # `fields` are the JSON log's own keys (bot/logs.py); `bare`: no log context (no conversation ids) here
+            access_log.info("%s %s %d %.1fms client=%s", scope["method"], path, status[0], ms, client,
+                            extra={"bare": True, "fields": {"method": scope["method"], "route": path,
+                                                            "status": status[0], "duration_ms": ms, "client": client}})

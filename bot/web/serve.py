@@ -8,9 +8,11 @@ endpoint (one model in memory, one scheduler for its slots, instead of one per w
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
-import sys
+import shutil
+import tempfile
 
 import uvicorn
 from fastapi import FastAPI
@@ -22,11 +24,11 @@ _LLM_ENV = "BOT_SERVE_LLM"  # "stub": no model (demos, tests)
 
 
 def _logging() -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bot.web.access").setLevel(logging.INFO)
-    for noisy in ("httpx", "openai", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """JSON lines on stderr unless BOT_LOG_FORMAT=text (bot/logs.py); the access log at INFO. uvicorn's own loggers
+    are left unconfigured (`log_config=None`) so its errors go through the same scrubbing formatter."""
+    from bot.logs import configure
+
+    configure("json", logging.WARNING, levels={"bot.web.access": logging.INFO}, force=True)
 
 
 def _llm(settings: Settings):  # type: ignore[no-untyped-def]
@@ -60,7 +62,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, llm: str, engi
 
         assert engine is not None
         uvicorn.run(create_app(engine, settings), host=host, port=port, access_log=False, log_level="warning",
-                    timeout_graceful_shutdown=5)
+                    log_config=None, timeout_graceful_shutdown=5)
         return
     os.environ[_LLM_ENV] = llm
     if llm != "stub" and settings.embedded:
@@ -70,5 +72,18 @@ def serve(settings: Settings, host: str, port: int, workers: int, llm: str, engi
         os.environ["BOT_LLM_BASE_URL"] = client.base_url
         os.environ["BOT_LLM_MODEL"] = client.model
         os.environ["BOT_LLM_LANGUAGES"] = ",".join(settings.llm_languages)
-    uvicorn.run("bot.web.serve:worker_app", factory=True, host=host, port=port, workers=workers, access_log=False,
-                log_level="warning", timeout_graceful_shutdown=5)
+    # The workers' HTTP counters go to files in one directory, so /metrics sums them whichever worker answers.
+    shared = None if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else tempfile.mkdtemp(prefix="csbot-metrics-")
+    if shared:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
+    # uvicorn's supervisor kills a worker that does not answer its ping in `timeout_worker_healthcheck` (5 s by
+    # default): a worker building its engine (rails, classifier) on a busy machine holds the GIL that long, and was
+    # killed and restarted in a loop. A hung worker is now found after a minute instead.
+    patience = ({"timeout_worker_healthcheck": 60}
+                if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters else {})
+    try:
+        uvicorn.run("bot.web.serve:worker_app", factory=True, host=host, port=port, workers=workers,
+                    access_log=False, log_level="warning", log_config=None, timeout_graceful_shutdown=5, **patience)
+    finally:
+        if shared:
+            shutil.rmtree(shared, ignore_errors=True)

@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from bot.logs import log_context
 from bot.web.security import TooManyRequests, client_address
 from voice.audio import Audio
 from voice.sinks import VirtualSpeaker
@@ -95,7 +96,8 @@ async def voice_call(websocket: WebSocket, conversation_id: str) -> None:
     try:
         call = await run_in_threadpool(_open, ctx, conversation_id, websocket, asyncio.get_running_loop(), rate)
     except Exception as exc:  # no recognizer or no espeak-ng on the server: say so, do not hang
-        log.exception("voice call could not start")
+        with log_context(conversation_id=conversation_id):
+            log.exception("voice call could not start")
         return await _refuse(websocket, f"voice is not available on this server: {exc}")
     await websocket.send_json({"type": "ready", "audio_rate": call.tts.rate, "stt": call.stt.name})
     try:
@@ -129,6 +131,7 @@ class _Call:
         engine, policies = ctx.engine, ctx.engine.deps.policies
         self.stt = open_stt("auto")
         self.tts = Pyttsx3TTS(words_per_minute=policies.voice.words_per_minute)
+        self.conversation_id = conversation_id
         self.inbox = _Inbox()
         self.sink = SocketSpeaker(send)
         phrases = {k.placeholder: k.spoken_as for k in policies.rails.pii.kinds.values()}
@@ -146,10 +149,11 @@ class _Call:
                                        name="web-voice-call")
 
     def _run(self, source: Any) -> None:
-        try:
-            self.session.run(source.frames(), realtime=True)
-        except Exception:
-            log.exception("voice call failed")
+        with log_context(conversation_id=self.conversation_id):  # a new thread starts with an empty context
+            try:
+                self.session.run(source.frames(), realtime=True)
+            except Exception:
+                log.exception("voice call failed")
 
     def start(self) -> "_Call":
         self.watcher.start()

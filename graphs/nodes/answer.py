@@ -3,8 +3,9 @@
 Canned sentences (clarifying questions, confirmations, the handoff notice, refusals) come from
 guardrails/messages.yaml and are emitted by `output_checks`. Everything else is written by the LLM from facts only
 (tool results, retrieved policy passages), streamed sentence by sentence through the output checks; when a sentence
-fails a check or the LLM fails, the customer gets the facts themselves instead — never an invented detail, never a
-stack trace.
+fails a check, the customer gets the facts themselves instead — never an invented detail, never a stack trace. When
+the LLM cannot write the reply even after its retries, the customer gets what was already shown, a short apology and
+the handoff notice, and a person (policy `system_error`) in the same turn.
 """
 
 from __future__ import annotations
@@ -137,17 +138,20 @@ def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     plan: ReplyPlan | str | None = _template(state, deps)
     if plan is None:
         plan = _plan(state, deps)
+    decision = state.get("decision") or {}
+    # After a reply the rails refused or the LLM could not finish (and the policy escalated), the notice follows
+    # what the customer already saw.
+    said = state.get("reply", "") if (decision.get("args") or {}).get("after_reply") else ""
     language = state.get("customer", {}).get("language", "en")
-    if language != "en" and deps.llm is not None and deps.speaks(language):
+    llm_down = decision.get("reason") == "system_error"  # the LLM just failed: the notice is said without it
+    if language != "en" and deps.llm is not None and deps.speaks(language) and not llm_down:
         plan = _in_language(plan, language)
     if isinstance(plan, str):
-        # After a reply the rails refused and the policy escalated, the notice follows what was already said.
-        said = state.get("reply", "") if (state.get("decision") or {}).get("args", {}).get("after_reply") else ""
         return {"reply": f"{said} {plan}".strip(), "reply_source": "template", "streamed": said}
 
     grounding = Grounding((*plan.facts, plan.lead, state["message"]), customer=state["message"],
                           tools_ok=tools_ok(state))
-    emitted: list[str] = []
+    emitted: list[str] = [said + " "] if said.strip() else []  # shown already, in an earlier pass of this turn
     events: list[dict[str, Any]] = []
     if plan.lead:
         # Tool results are the answer: the customer reads them at once, the LLM only adds a next step.
@@ -181,11 +185,7 @@ def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 break
         violated = failed is not None
     except LLMError as exc:
-        log.warning("answer: LLM failed (%s); replying from facts", exc.kind)
-        events.append({"rail": "llm", "action": "fallback", "reason": exc.kind, "detail": ""})
-        result = _finish(deps, state, plan, emitted, events, source="facts", fallback=not plan.lead)
-        result["llm_failures"] = state.get("llm_failures", 0) + 1
-        return result
+        return _llm_failed(deps, state, plan, emitted, events, exc)
     result = _finish(deps, state, plan, emitted, events, source="llm+facts" if violated or plan.lead else "llm",
                      fallback=violated and not plan.lead)
     if failed is not None and failed.escalate and state.get("mode") != "human":
@@ -202,6 +202,45 @@ def answer(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     result["llm_history"] = prompts.trim_history(history + [user_message, {"role": "assistant", "content": said}])
     result["llm_failures"] = 0
     return result
+
+
+def _llm_failed(deps: Deps, state: ConversationState, plan: ReplyPlan, emitted: list[str],
+                events: list[dict[str, Any]], exc: LLMError) -> dict[str, Any]:
+    """The LLM could not write this reply, even after its retries (`bot/llm/client.py`).
+
+    Below the policy's `system_error.after_llm_failures` the customer gets the facts without the LLM. At it, the
+    reply so far is exactly what the customer saw (whole sentences that passed the checks; a cut sentence never
+    went out), and the decision becomes a handoff: `output_checks` routes to `escalate`, and the second pass of this
+    node adds the apology and the handoff notice after it, through the output rails, in this same turn.
+    """
+    failures = state.get("llm_failures", 0) + 1
+    rule = deps.policies.escalation.system_error
+    shown = "".join(emitted).strip()
+    evidence = f"the LLM failed to write the reply: {exc.evidence}"
+    if shown:
+        sentences = len(re.findall(r"[.!?](?:\s|$)", shown)) or 1
+        evidence += f"; the customer had seen {sentences} sentence{'s' if sentences > 1 else ''} of it"
+    handoff = rule.enabled and failures >= rule.after_llm_failures and state.get("mode") != "human"
+    log.warning("answer: LLM failed (%s, %d in a row); %s", exc.kind, failures,
+                "handing off" if handoff else "replying from facts")
+    events.append({"rail": "llm", "action": "handoff" if handoff else "fallback", "reason": exc.kind,
+                   "detail": evidence})
+    if not handoff:
+        result = _finish(deps, state, plan, emitted, events, source="facts", fallback=not plan.lead)
+        result["llm_failures"] = failures
+        return result
+    return {
+        "reply": shown,
+        "reply_source": "llm" if shown else "template",
+        "streamed": shown,
+        "check_events": events,
+        "events": [dict(e, turn=state["turn"]) for e in events],
+        "context": plan.passages,
+        "llm_failures": failures,
+        "decision": {"action": "escalate", "reason": "system_error", "template": None, "evidence": evidence,
+                     "args": {"after_reply": True, "triggers": [],
+                              "preface": "fallback.llm_cut" if shown else "fallback.llm_failed"}},
+    }
 
 
 def _generate(deps: Deps, messages: list[dict[str, str]], grounding: Grounding, plan: ReplyPlan,

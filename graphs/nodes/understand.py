@@ -73,7 +73,9 @@ def _vote(deps: Deps, text: str, intents: list[tuple[str, float]]) -> str | None
         candidates.append("out_of_scope")
     schema = create_model("IntentVote", intent=(Literal[tuple(candidates)], ...))  # type: ignore[valid-type]
     try:
-        answer = deps.llm.structured(prompts.vote_messages(text, candidates), schema, max_tokens=24)  # type: ignore[union-attr]
+        # optional (the classifier decides without it): one attempt, a few seconds, never a long wait on a sick LLM
+        answer = deps.llm.structured(prompts.vote_messages(text, candidates), schema, max_tokens=24,  # type: ignore[union-attr]
+                                     attempts=1, budget_s=5.0)
     except LLMError:
         return None
     return answer.intent  # type: ignore[attr-defined]

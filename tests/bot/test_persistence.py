@@ -32,6 +32,7 @@ def test_the_log_is_idempotent_by_position(db_url):
     assert [m["text"] for m in db.transcript("c-1")] == ["hi", "hello", "a human please"]
     assert db.transcript("c-1")[0]["ts"] == 1.5  # full precision (PostgreSQL's REAL would round epoch times)
     assert [m["seq"] for m in db.messages_after("c-1", 0)] == [1, 2]
+    assert db.last_seq("c-1") == 2 and db.last_seq("c-unknown") == -1
     [stored] = db.conversations_since(0.0)
     assert stored["handoff_turn"] == 2 and stored["transcript"][1]["latency_ms"] == 12.5
     assert stored["transcript"][1]["blocked"] is True  # once blocked, a replay does not unblock it
