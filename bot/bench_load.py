@@ -48,7 +48,7 @@ def measure_concurrency(settings: Settings, console: Console, *, levels: tuple[i
                                     db_url=settings.db_url if settings.db_url.startswith("postgres")
                                     else f"sqlite:///{Path(tmp) / 'load.sqlite'}")
         engine = Engine.from_settings(local, StubLLM(latency_s))  # type: ignore[arg-type]
-        engine.deps.nlu.warm()
+        engine.warm()  # as `bot serve` does: models loaded, the rails' caches built, the heap settled
         rows: list[dict[str, Any]] = []
         try:
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="turn") as pool:

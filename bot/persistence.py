@@ -21,7 +21,7 @@ from typing import Any, Iterator
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from bot.config import ConfigError, Settings
-from bot.sql import SCHEMA_LOCK, Backend, PostgresBackend, SqliteBackend, connect_sqlite, is_postgres
+from bot.sql import SCHEMA_LOCK, Backend, PostgresBackend, SqliteBackend, connect_sqlite, is_postgres, pool_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,8 @@ def open_checkpointer(settings: Settings) -> Any:
     from psycopg_pool import ConnectionPool
 
     pool = ConnectionPool(
-        settings.db_url, min_size=1, max_size=settings.db_pool_size, timeout=5.0, open=False,
-        check=ConnectionPool.check_connection, name="bot-checkpoints",
+        settings.db_url, min_size=1, max_size=settings.db_pool_size, timeout=5.0, open=False, name="bot-checkpoints",
+        **pool_callbacks(),
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row, "connect_timeout": 10},
     )
     pool.open(wait=False)

@@ -110,9 +110,38 @@ def connect_sqlite(path: Path, timeout_s: float = 10.0) -> sqlite3.Connection:
     return conn
 
 
+class IdleCheck:
+    """The pool's `check` and `reset` callbacks: a connection idle for more than `idle_s` is tested with a round trip
+    before it is lent (a pool that outlived a database restart hands out working connections, not dead ones); one
+    just returned is lent as it is — checking every loan would add a round trip to each of a turn's ~15 loans."""
+
+    def __init__(self, idle_s: float = 2.0) -> None:
+        import weakref
+
+        self.idle_s = idle_s
+        self._returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def check(self, conn: Any) -> None:
+        import time
+
+        from psycopg_pool import ConnectionPool
+
+        if time.monotonic() - self._returned.get(conn, 0.0) > self.idle_s:
+            ConnectionPool.check_connection(conn)
+
+    def reset(self, conn: Any) -> None:
+        import time
+
+        self._returned[conn] = time.monotonic()
+
+
+def pool_callbacks(idle_s: float = 2.0) -> dict[str, Any]:
+    idle = IdleCheck(idle_s)
+    return {"check": idle.check, "reset": idle.reset}
+
+
 class PostgresBackend(Backend):
-    """A connection pool per process; each transaction borrows a connection (checked first: a pool that outlived a
-    database restart hands out working connections, not the dead ones)."""
+    """A connection pool per process; each transaction borrows a connection (see :class:`IdleCheck`)."""
 
     dialect = "postgresql"
     for_update = " FOR UPDATE"
@@ -123,8 +152,8 @@ class PostgresBackend(Backend):
         self.url = url
         self.timeout_s = timeout_s
         self.pool = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
-            check=ConnectionPool.check_connection, name="bot-db",
+            url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False, name="bot-db",
+            **pool_callbacks(),
             kwargs={"autocommit": False, "connect_timeout": max(1, int(timeout_s))},
         )
         self.pool.open(wait=False)

@@ -24,6 +24,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from graphs import executor
 from graphs.context import Deps
 from graphs.nodes.act import act
 from graphs.nodes.answer import answer
@@ -54,6 +55,7 @@ def route_decision(state: ConversationState) -> str:
 
 
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    executor.install()  # one long-lived thread pool for LangGraph's background work (see graphs/executor.py)
     g = StateGraph(ConversationState, context_schema=Deps)
 
     g.add_node("receive", receive)
