@@ -270,14 +270,7 @@ class WebPolicy(_Model):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        import ipaddress
-
-        for network in value:
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError:
-                raise ValueError(f"{network!r} is not an address or network like 10.0.0.0/8") from None
-        return value
+        return _check_networks(value)
 
 
 VOICE_MESSAGES = ("voice.greeting", "voice.repeat", "voice.order_heard", "voice.filler")

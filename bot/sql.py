@@ -110,38 +110,17 @@ def connect_sqlite(path: Path, timeout_s: float = 10.0) -> sqlite3.Connection:
     return conn
 
 
-class IdleCheck:
-    """The pool's `check` and `reset` callbacks: a connection idle for more than `idle_s` is tested with a round trip
-    before it is lent (a pool that outlived a database restart hands out working connections, not dead ones); one
-    just returned is lent as it is — checking every loan would add a round trip to each of a turn's ~15 loans."""
+def pool_callbacks() -> dict[str, Any]:
+    """Every loan is checked with a round trip first, so a pool that outlived a database restart hands out working
+    connections, not dead ones. (Checking only connections idle for a while was tried: a connection returned just
+    before a restart was then lent dead, and the client's retry failed too.)"""
+    from psycopg_pool import ConnectionPool
 
-    def __init__(self, idle_s: float = 2.0) -> None:
-        import weakref
-
-        self.idle_s = idle_s
-        self._returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-    def check(self, conn: Any) -> None:
-        import time
-
-        from psycopg_pool import ConnectionPool
-
-        if time.monotonic() - self._returned.get(conn, 0.0) > self.idle_s:
-            ConnectionPool.check_connection(conn)
-
-    def reset(self, conn: Any) -> None:
-        import time
-
-        self._returned[conn] = time.monotonic()
-
-
-def pool_callbacks(idle_s: float = 2.0) -> dict[str, Any]:
-    idle = IdleCheck(idle_s)
-    return {"check": idle.check, "reset": idle.reset}
+    return {"check": ConnectionPool.check_connection}
 
 
 class PostgresBackend(Backend):
-    """A connection pool per process; each transaction borrows a connection (see :class:`IdleCheck`)."""
+    """A connection pool per process; each transaction borrows a connection (see :func:`pool_callbacks`)."""
 
     dialect = "postgresql"
     for_update = " FOR UPDATE"
