@@ -298,8 +298,11 @@ class Engine:
         event = {k: self.deps.redact(v) if k in ("text", "note") and isinstance(v, str) else v
                  for k, v in event.items()}
         with self._exclusive(conversation_id):
-            self._finish_cut_run(conversation_id, None)
-            if not self.waiting_for_human(conversation_id):
+            snapshot = self.graph.get_state(self._config(conversation_id))
+            if self._cut(snapshot):  # a customer's turn cut mid-way: its answer comes before the agent's event
+                self._finish_cut_run(conversation_id, None)
+                snapshot = self.graph.get_state(self._config(conversation_id))
+            if "wait_for_human" not in (snapshot.next or ()):
                 raise ValueError(f"conversation {conversation_id} is not waiting for a human")
             return self._run(conversation_id, Command(resume=event), on_text, customer_turn=False)
 
