@@ -24,17 +24,13 @@ from typing import Any
 
 from rich.console import Console
 
+from bot.bench import _pct
 from bot.config import Settings
 
 LEVELS = (100, 250, 500, 750, 1000)
 THINK_S = (5.0, 15.0)  # a customer reads the reply and types the next message: 10 s on average
 TARGET_P95_MS = 50.0
 MIX = ["hi", "where is my order A10002?", "how long do refunds take?", "thanks!"]
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def measure_concurrency(settings: Settings, console: Console, *, levels: tuple[int, ...] = LEVELS,
@@ -56,8 +52,8 @@ def measure_concurrency(settings: Settings, console: Console, *, levels: tuple[i
                     console.print(f"bench: {n} conversations in flight on one worker, {seconds:.0f} s …")
                     overheads, turns, elapsed = asyncio.run(_level(engine, pool, n, seconds, think_s))
                     row = {"conversations": n, "turns": turns, "turns_per_s": round(turns / elapsed, 1),
-                           "p50_overhead_ms": round(sorted(overheads)[len(overheads) // 2], 1) if overheads else None,
-                           "p95_overhead_ms": round(_p95(overheads), 1) if overheads else None}
+                           "p50_overhead_ms": round(_pct(overheads, 0.5), 1) if overheads else None,
+                           "p95_overhead_ms": round(_pct(overheads, 0.95), 1) if overheads else None}
                     rows.append(row)
                     if row["p95_overhead_ms"] is None or row["p95_overhead_ms"] > target_ms:
                         break
@@ -169,8 +165,8 @@ async def _serve_and_load(db_url: str, workers: int, clients: int, seconds: floa
         await proc.wait()
         shutil.rmtree(policies, ignore_errors=True)
     return {"turns": turns, "failures": failures, "turns_per_s": round(turns / elapsed, 1),
-            "p50_reply_s": round(sorted(latencies)[len(latencies) // 2], 3) if latencies else None,
-            "p95_reply_s": round(_p95(latencies), 3) if latencies else None}
+            "p50_reply_s": round(_pct(latencies, 0.5), 3) if latencies else None,
+            "p95_reply_s": round(_pct(latencies, 0.95), 3) if latencies else None}
 
 
 def settings_policy_dir() -> Path:

@@ -274,7 +274,7 @@ class Engine:
             if message_id and seen == message_id and done:
                 return self._result(conversation_id, dict(snapshot.values), replayed=True)
             if self._cut(snapshot):
-                finished = self._finish_cut_run(conversation_id, on_text if seen == message_id else None)
+                finished = self._finish_cut_run(conversation_id, on_text if seen == message_id else None, snapshot)
                 if message_id and seen == message_id:
                     return finished  # the retried message was taken in before the cut: this is its answer
                 snapshot = self.graph.get_state(self._config(conversation_id))  # an earlier message's answer first
@@ -300,7 +300,7 @@ class Engine:
         with self._exclusive(conversation_id):
             snapshot = self.graph.get_state(self._config(conversation_id))
             if self._cut(snapshot):  # a customer's turn cut mid-way: its answer comes before the agent's event
-                self._finish_cut_run(conversation_id, None)
+                self._finish_cut_run(conversation_id, None, snapshot)
                 snapshot = self.graph.get_state(self._config(conversation_id))
             if "wait_for_human" not in (snapshot.next or ()):
                 raise ValueError(f"conversation {conversation_id} is not waiting for a human")
@@ -339,9 +339,11 @@ class Engine:
         pending = set(snapshot.next or ())
         return bool(pending) and "wait_for_human" not in pending and not pending <= {"receive", "input_checks"}
 
-    def _finish_cut_run(self, conversation_id: str, on_text: TextCallback | None) -> TurnResult | None:
-        """Run a checkpointed run that was cut mid-way to its end (call with the conversation's lock held)."""
-        snapshot = self.graph.get_state(self._config(conversation_id))
+    def _finish_cut_run(self, conversation_id: str, on_text: TextCallback | None,
+                        snapshot: Any = None) -> TurnResult | None:
+        """Run a checkpointed run that was cut mid-way to its end (call with the conversation's lock held; pass the
+        `snapshot` when the caller has just read it)."""
+        snapshot = snapshot or self.graph.get_state(self._config(conversation_id))
         if not self._cut(snapshot):
             return None
         log.warning("conversation %s: finishing a run that was cut mid-way (next: %s)", conversation_id,

@@ -159,7 +159,6 @@ class Database:
         else:
             self.path = Path(url.removeprefix("sqlite:///"))
             self.backend = SqliteBackend(self.path, timeout_s)
-        self.dialect = self.backend.dialect
         self.for_update = self.backend.for_update
         self.backend.setup(SCHEMA, MIGRATIONS)
         self._leases = _Leases(self)
@@ -211,8 +210,8 @@ class Database:
                                (conversation_id,)).fetchone()
         return (row[0], bool(row[1])) if row else (None, False)
 
-    def take_message(self, conversation_id: str, message_id: str | None) -> None:
-        """Record that a customer message (with the client's id, if it sent one) is being answered."""
+    def take_message(self, conversation_id: str, message_id: str) -> None:
+        """Record that the customer message with the client's id `message_id` is being answered."""
         with self._tx() as conn:
             conn.execute("UPDATE conversations SET last_message_id = ?, last_message_done = 0 WHERE id = ?",
                          (message_id, conversation_id))
@@ -312,11 +311,11 @@ class Database:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"conversation {conversation_id} is busy (another run holds it)")
             time.sleep(0.02)
-        self._leases.hold(conversation_id)
+        self._leases.hold()
         try:
             yield
         finally:
-            self._leases.drop(conversation_id)
+            self._leases.drop()
             with self._tx() as conn:
                 conn.execute("DELETE FROM turn_locks WHERE conversation_id = ? AND owner = ?", (conversation_id, owner))
 
@@ -367,25 +366,21 @@ class _Leases:
     def __init__(self, db: "Database") -> None:
         self.db = db
         self.prefix = f"{socket.gethostname()}:{os.getpid()}:"
-        self._held: dict[str, int] = {}
+        self._held = 0  # runs of this process holding a lease now (the renewal covers all of them at once)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def hold(self, conversation_id: str) -> None:
+    def hold(self) -> None:
         with self._lock:
-            self._held[conversation_id] = self._held.get(conversation_id, 0) + 1
+            self._held += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="run-leases", daemon=True)
                 self._thread.start()
 
-    def drop(self, conversation_id: str) -> None:
+    def drop(self) -> None:
         with self._lock:
-            left = self._held.get(conversation_id, 0) - 1
-            if left > 0:
-                self._held[conversation_id] = left
-            else:
-                self._held.pop(conversation_id, None)
+            self._held -= 1
 
     def stop(self) -> None:
         self._stop.set()

@@ -36,7 +36,6 @@ def is_postgres(url: str) -> bool:
 class Backend:
     """What `bot.persistence` needs from a database."""
 
-    dialect = ""
     for_update = ""  # appended to a SELECT that must lock the rows it reads until the transaction ends
 
     def transaction(self) -> Any:  # pragma: no cover - interface
@@ -59,7 +58,6 @@ class SqliteBackend(Backend):
     a power cut may lose the last turn.
     """
 
-    dialect = "sqlite"
 
     def __init__(self, path: Path, timeout_s: float = 10.0) -> None:
         self.path = path
@@ -122,7 +120,6 @@ def pool_callbacks() -> dict[str, Any]:
 class PostgresBackend(Backend):
     """A connection pool per process; each transaction borrows a connection (see :func:`pool_callbacks`)."""
 
-    dialect = "postgresql"
     for_update = " FOR UPDATE"
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 5.0) -> None:
