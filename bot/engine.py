@@ -28,6 +28,7 @@ from bot.persistence import Database, close_checkpointer, open_checkpointer
 from bot.policy import load_policies
 from bot.queue import Queue
 from bot.rails.pii import LazyRedactor, Vault, placeholder_key
+from bot.slots import TURNS
 from bot.sql import database_errors
 from graphs.builder import build_graph
 from graphs.context import Deps
@@ -160,14 +161,22 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+# Where a run is checkpointed on its way (besides its end, where it always is): after `intake`, when the message has
+# been taken in (its redacted text, the decision), and after each tool run, so that a run a crash cut is finished
+# from there — before the LLM writes, and never running a tool twice. Checkpointing after every step instead costs
+# a write per step; those writes, all through one SQLite connection or many PostgreSQL round trips, were what
+# limited the conversations one worker carries (`bot bench` concurrency: see the README's Performance section).
+SAFE_POINTS = ("intake", "act", "assist_tool")
+
+
 class Engine:
-    def __init__(self, deps: Deps, db: Database, checkpointer: Any, durability: str = "async") -> None:
+    def __init__(self, deps: Deps, db: Database, checkpointer: Any) -> None:
         self.deps = deps
         self.db = db
         self.queue = deps.queue if isinstance(deps.queue, Queue) else Queue(db, deps.policies.handoff, deps.clock)
         self.checkpointer = checkpointer
         self.graph = build_graph(checkpointer)
-        self.durability = durability
+        self.safe_points: tuple[str, ...] = SAFE_POINTS  # () for runs never recovered (eval replays): one write a run
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -202,7 +211,7 @@ class Engine:
         deps.redactor = rails_redact or LazyRedactor(policies.rails.pii, pii_key)
         for key, value in overrides.items():
             setattr(deps, key, value)
-        return cls(deps, db, checkpointer if checkpointer is not None else open_checkpointer(settings))
+        return cls(deps, db, checkpointer if checkpointer is not None else open_checkpointer(settings, db))
 
     def warm(self) -> None:
         """Load the classifier, sentiment and language models, and put the system prompt in the LLM's cache.
@@ -308,10 +317,11 @@ class Engine:
 
     @contextmanager
     def _exclusive(self, conversation_id: str, timeout: float = 60.0) -> Iterator[None]:
-        """One run of the conversation at a time (across processes), its log lines tagged with its id, and the
-        database's failures reported as DatabaseUnavailable."""
+        """One run of the conversation at a time (across processes), its log lines tagged with its id, the
+        database's failures reported as DatabaseUnavailable, and the run computing in one of the process's turn
+        slots (`bot.slots`; taken after the conversation's lock, so a turn waiting for that lock holds no slot)."""
         with log_context(conversation_id=conversation_id), database_errors(), \
-                self.db.conversation_lock(conversation_id, timeout):
+                self.db.conversation_lock(conversation_id, timeout), TURNS.held():
             yield
 
     # -- crash recovery -------------------------------------------------------------------------------------------
@@ -334,10 +344,10 @@ class Engine:
     @staticmethod
     def _cut(snapshot: Any) -> bool:
         """True when the last run stopped part-way and can be finished from its checkpoint. A run that waits for a
-        human has not stopped part-way; one cut before its message passed the input checks never took the message
-        in (only the checks store it), so it is left for the message's retry."""
+        human has not stopped part-way; one cut before `intake` finished never took its message in (the input checks
+        store it, in the same step), so it is left for the message's retry."""
         pending = set(snapshot.next or ())
-        return bool(pending) and "wait_for_human" not in pending and not pending <= {"receive", "input_checks"}
+        return bool(pending) and "wait_for_human" not in pending and pending != {"intake"}
 
     def _finish_cut_run(self, conversation_id: str, on_text: TextCallback | None,
                         snapshot: Any = None) -> TurnResult | None:
@@ -365,12 +375,8 @@ class Engine:
             if on_text:
                 on_text(text)
 
-        values: dict[str, Any] = self.graph.invoke(
-            payload,
-            self._config(conversation_id),
-            context=dataclasses.replace(self.deps, emit=emit, inbox=inbox, heard=heard),
-            durability=self.durability,  # type: ignore[arg-type]
-        )
+        values = self._invoke(payload, self._config(conversation_id),
+                              dataclasses.replace(self.deps, emit=emit, inbox=inbox, heard=heard))
         total = time.perf_counter() - started
         handoff = values.get("handoff") or {}
         self.db.sync_transcript(
@@ -384,6 +390,26 @@ class Engine:
         result.first_text_s = first_text[0] if first_text else None
         result.llm_first_token_s = usage.first_token_at[0] - started if usage.first_token_at else None
         return result
+
+    def _invoke(self, payload: Any, config: dict[str, Any], context: Deps) -> dict[str, Any]:
+        """Run the graph to its end or its next `interrupt()`, checkpointed at the end and at the safe points.
+
+        LangGraph checkpoints at exit only (`durability="exit"`) and pauses after each safe-point node
+        (`interrupt_after`), which writes a checkpoint there; the run then goes on from it at once.
+        """
+        while True:
+            values: dict[str, Any] = {}
+            paused = False
+            for mode, chunk in self.graph.stream(payload, config, context=context, durability="exit",
+                                                 interrupt_after=list(self.safe_points),
+                                                 stream_mode=["values", "updates"]):
+                if mode == "values":
+                    values = chunk
+                elif chunk.get("__interrupt__") == ():  # a pause after a safe point (an `interrupt()` has a value)
+                    paused = True
+            if not paused:
+                return values
+            payload = None
 
     @staticmethod
     def _result(conversation_id: str, values: dict[str, Any], replayed: bool = False) -> TurnResult:

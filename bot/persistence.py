@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -21,7 +22,16 @@ from typing import Any, Iterator
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from bot.config import ConfigError, Settings
-from bot.sql import SCHEMA_LOCK, Backend, PostgresBackend, SqliteBackend, connect_sqlite, is_postgres, pool_callbacks
+from bot.sql import (
+    SCHEMA_LOCK,
+    Backend,
+    PostgresBackend,
+    Readers,
+    SqliteBackend,
+    connect_sqlite,
+    is_postgres,
+    pool_callbacks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +119,14 @@ def sqlite_path(settings: Settings) -> Path:
     return settings.db_path
 
 
-def open_checkpointer(settings: Settings) -> Any:
+def open_checkpointer(settings: Settings, db: Database | None = None) -> Any:
     """LangGraph's own checkpointer on the same database: SqliteSaver, or PostgresSaver over a pool of its own
-    (it needs autocommit connections that return rows as dicts, unlike the log's)."""
+    (it needs autocommit connections that return rows as dicts, unlike the log's).
+
+    On SQLite, pass the process's `db`: the saver then shares its lock (see `bot.sql.SqliteBackend`)."""
     if not is_postgres(settings.db_url):
-        saver = SqliteSaver(connect_sqlite(sqlite_path(settings)))
+        backend = db.backend if db is not None and isinstance(db.backend, SqliteBackend) else None
+        saver = _SqliteSaver(sqlite_path(settings), backend.lock if backend else None)
         saver.setup()
         return saver
     from langgraph.checkpoint.postgres import PostgresSaver
@@ -136,7 +149,42 @@ def open_checkpointer(settings: Settings) -> Any:
     return saver
 
 
+class _SqliteSaver(SqliteSaver):
+    """LangGraph's SqliteSaver with its reads on a connection per thread, outside its lock (see
+    `bot.sql.SqliteBackend` for why), and its writes under the lock of the log's connection when given."""
+
+    def __init__(self, path: Path, lock: Any = None) -> None:
+        super().__init__(connect_sqlite(path))
+        if lock is not None:
+            self.lock = lock
+        self.readers = Readers(path)
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        if transaction:
+            with super().cursor(transaction=True) as cur:
+                yield cur
+            return
+        cur = self.readers.get().cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def list(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        with self.lock:  # its second cursor is on the shared connection
+            yield from super().list(*args, **kwargs)
+
+    def close(self) -> None:
+        with self.lock:
+            self.readers.close()
+            self.conn.close()
+
+
 def close_checkpointer(saver: Any) -> None:
+    if isinstance(saver, _SqliteSaver):
+        saver.close()
+        return
     resource = getattr(saver, "conn", None)  # SqliteSaver: a connection; PostgresSaver: its pool; in memory: none
     if resource is not None:
         try:

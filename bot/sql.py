@@ -52,22 +52,28 @@ class Backend:
 
 
 class SqliteBackend(Backend):
-    """One connection guarded by a lock (SQLite has one writer per file anyway); WAL, so readers never wait.
+    """Writes go through one connection guarded by a lock (SQLite has one writer per file anyway); reads each use
+    their thread's own connection (WAL: readers see the last commit and never wait for the writer).
 
     `synchronous=NORMAL`: a commit costs no fsync — durable against a process crash, which is what matters here;
     a power cut may lose the last turn.
-    """
 
+    `lock` is public so that LangGraph's checkpointer, on its own connection to the same file, takes turns with
+    this one: two connections of one process writing at once make SQLite's busy handler sleep (1, 2, 5 … 100 ms
+    steps), which under load stretched turns by 300 ms while the CPU idled. Reads stay outside the lock: a reader
+    holding it waits for the GIL on every call into SQLite, and under load every turn queued behind the reads.
+    """
 
     def __init__(self, path: Path, timeout_s: float = 10.0) -> None:
         self.path = path
         self.conn = connect_sqlite(path, timeout_s)
         self.conn.isolation_level = None  # transactions are explicit (BEGIN IMMEDIATE)
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()
+        self.readers = Readers(path, timeout_s)
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        with self._lock, _unavailable_on(sqlite3.OperationalError, when=_sqlite_busy):
+        with self.lock, _unavailable_on(sqlite3.OperationalError, when=_sqlite_busy):
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -78,11 +84,11 @@ class SqliteBackend(Backend):
 
     @contextmanager
     def reading(self) -> Iterator[Any]:
-        with self._lock, _unavailable_on(sqlite3.OperationalError, when=_sqlite_busy):
-            yield self.conn
+        with _unavailable_on(sqlite3.OperationalError, when=_sqlite_busy):
+            yield self.readers.get()
 
     def setup(self, schema: str, migrations: list[tuple[str, str, str]]) -> None:
-        with self._lock:
+        with self.lock:
             self.conn.executescript(schema)
             for table, column, declaration in migrations:
                 columns = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
@@ -90,8 +96,40 @@ class SqliteBackend(Backend):
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
+            self.readers.close()
             self.conn.close()
+
+
+class Readers:
+    """One autocommit connection per thread for reading a SQLite file, opened on the thread's first read."""
+
+    def __init__(self, path: Path, timeout_s: float = 10.0) -> None:
+        self.path, self.timeout_s = path, timeout_s
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def get(self) -> sqlite3.Connection:
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect_sqlite(self.path, self.timeout_s)
+            conn.isolation_level = None
+            with self._lock:
+                self._opened.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+        self._local = threading.local()
 
 
 def connect_sqlite(path: Path, timeout_s: float = 10.0) -> sqlite3.Connection:

@@ -131,7 +131,7 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
             # add two LLM calls to every handoff of the replay
             engine = Engine.from_settings(eval_settings, llm, store=IsolatedStores(), checkpointer=InMemorySaver(),
                                           summarizer=None)
-            engine.durability = "exit"  # a replay is re-run, never recovered: in-memory checkpoints, one per turn
+            engine.safe_points = ()  # a replay is re-run, never recovered: in-memory checkpoints, one per run
             try:
                 engine.warm()
                 replay_started = time.perf_counter()

@@ -119,7 +119,7 @@ def _init_worker(settings: Any, stub_latency_s: float) -> None:
     _worker_engine = Engine.from_settings(worker_settings, StubLLM(stub_latency_s), store=IsolatedStores(),
                                           summarizer=None,
                                           checkpointer=InMemorySaver())
-    _worker_engine.durability = "exit"
+    _worker_engine.safe_points = ()
     _worker_engine.warm()
 
 

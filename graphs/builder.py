@@ -1,21 +1,26 @@
 """The whole conversation flow in one builder.
 
-    receive → input_checks ─┬─ understand → decide ─┬─ act ──────────────────────────────┐
-                            │                       ├─ escalate → package_handoff ─────────┤
-                            │                       ├─ (waiting for an agent) package_handoff ┤  (the package grows)
-                            │                       └──────────────────────────────────────┤
-                            ├─ (blocked) ──────────────────────────────────────────────────┴→ answer → output_checks
-                            └─ (blocked, policy hands off) → escalate
-    output_checks ─┬─ reply
-                   └─ (a reply the rails refused twice, or the LLM could not write: policy hands off) → escalate
-    reply ─┬─ (mode ai) → END
-           └─ (mode human) → [summarize_handoff, once per handoff] → wait_for_human ─┬─ customer wrote → receive
-                                                                                    ├─ agent replied  → wait_for_human
-                                                                                    ├─ agent's tool → assist_tool ↺
-                                                                                    └─ resolved / handed back → END
+    intake ─┬─ act ──────────────────────────────────┐
+            ├─ escalate → package_handoff ──────────┤
+            ├─ (waiting for an agent) package_handoff ┤  (the package grows)
+            └───────────────────────────────────────┴→ respond
+    respond ─┬─ (mode ai) → END
+             ├─ (a reply the rails refused twice, or the LLM could not write: policy hands off) → escalate
+             └─ (mode human) → [summarize_handoff, once per handoff] → wait_for_human ─┬─ customer wrote → intake
+                                                                                      ├─ agent replied  → wait_for_human
+                                                                                      ├─ agent's tool → assist_tool ↺
+                                                                                      └─ resolved / handed back → END
+    where
+    intake  = receive → input_checks ─┬─ understand → decide
+                                      └─ (the checks settled the turn: refused, ask again, hand off) → (end of step)
+    respond = answer → output_checks ─┬─ reply
+                                      └─ (refused, and the policy hands off) → (end of step)
 
 One invocation is one customer turn (or one agent event). Every node is a plain function over
-:class:`~graphs.state.ConversationState`; side effects come in through :class:`~graphs.context.Deps`.
+:class:`~graphs.state.ConversationState`; side effects come in through :class:`~graphs.context.Deps`. `intake` and
+`respond` each run their nodes as one LangGraph step (:func:`graphs.steps.sequence`): each step costs bookkeeping
+and a checkpoint, and a turn's own work is a few milliseconds. The engine checkpoints a run after `intake`, after a
+tool ran, and at its end (`bot.engine.SAFE_POINTS`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from graphs.context import Deps
 from graphs.nodes.act import act
 from graphs.nodes.answer import answer
 from graphs.nodes.decide import decide
-from graphs.nodes.deliver import output_checks, reply, route_after_output, route_after_reply
+from graphs.nodes.deliver import (
+    output_checks,
+    reply,
+    route_after_output,
+    route_after_reply,
+)
 from graphs.nodes.handoff import (
     assist_tool,
     escalate,
@@ -38,9 +48,10 @@ from graphs.nodes.handoff import (
     summarize_handoff,
     wait_for_human,
 )
-from graphs.nodes.intake import input_checks, receive, route_after_input
+from graphs.nodes.intake import input_checks, receive
 from graphs.nodes.understand import understand
 from graphs.state import ConversationState
+from graphs.steps import sequence, stop_if
 
 
 def route_decision(state: ConversationState) -> str:
@@ -51,43 +62,50 @@ def route_decision(state: ConversationState) -> str:
         return "escalate"
     if action == "queue":  # the customer wrote while waiting for an agent: the package grows
         return "package_handoff"
-    return "answer"
+    return "respond"
+
+
+def decided(state: ConversationState) -> bool:
+    """The input checks settled the turn themselves (a refusal, a request to repeat, a handoff)."""
+    return bool((state.get("decision") or {}).get("action"))
+
+
+def handing_off(state: ConversationState) -> bool:
+    """The output checks refused the reply (or the LLM failed) and the policy hands the conversation off."""
+    return route_after_output(state) == "escalate"
+
+
+def route_after_respond(state: ConversationState) -> str:
+    return "escalate" if handing_off(state) else route_after_reply(state)
 
 
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
     executor.install()  # one long-lived thread pool for LangGraph's background work (see graphs/executor.py)
     g = StateGraph(ConversationState, context_schema=Deps)
 
-    g.add_node("receive", receive)
-    g.add_node("input_checks", input_checks)
-    g.add_node("understand", understand)
-    g.add_node("decide", decide)
+    g.add_node("intake", sequence(receive, input_checks, stop_if(decided), understand, decide))
     g.add_node("act", act)
     g.add_node("escalate", escalate)
     g.add_node("package_handoff", package_handoff)
-    g.add_node("answer", answer)
-    g.add_node("output_checks", output_checks)
-    g.add_node("reply", reply)
+    g.add_node("respond", sequence(answer, output_checks, stop_if(handing_off), reply))
     g.add_node("summarize_handoff", summarize_handoff)
     g.add_node("wait_for_human", wait_for_human)
     g.add_node("assist_tool", assist_tool)
 
-    g.add_edge(START, "receive")
-    g.add_edge("receive", "input_checks")
-    g.add_conditional_edges("input_checks", route_after_input, ["understand", "answer", "escalate"])
-    g.add_edge("understand", "decide")
-    g.add_conditional_edges("decide", route_decision, ["act", "escalate", "package_handoff", "answer"])
-    g.add_edge("act", "answer")
+    g.add_edge(START, "intake")
+    g.add_conditional_edges("intake", route_decision, ["act", "escalate", "package_handoff", "respond"])
+    g.add_edge("act", "respond")
     g.add_edge("escalate", "package_handoff")
-    g.add_edge("package_handoff", "answer")
-    g.add_edge("answer", "output_checks")
-    g.add_conditional_edges("output_checks", route_after_output, ["reply", "escalate"])
-    g.add_conditional_edges("reply", route_after_reply,
-                            {"summarize_handoff": "summarize_handoff", "wait_for_human": "wait_for_human", "end": END})
+    g.add_edge("package_handoff", "respond")
+    g.add_conditional_edges(
+        "respond", route_after_respond,
+        {"escalate": "escalate", "summarize_handoff": "summarize_handoff", "wait_for_human": "wait_for_human",
+         "end": END},
+    )
     g.add_edge("summarize_handoff", "wait_for_human")
     g.add_conditional_edges(
         "wait_for_human", route_after_wait,
-        {"receive": "receive", "wait_for_human": "wait_for_human", "assist_tool": "assist_tool", "end": END},
+        {"receive": "intake", "wait_for_human": "wait_for_human", "assist_tool": "assist_tool", "end": END},
     )
     g.add_edge("assist_tool", "wait_for_human")
     return g.compile(checkpointer=checkpointer)

@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+from bot.slots import TURNS
 from voice.audio import Audio, AudioError, read_wav
 
 _LOCK = threading.Lock()  # the process's one pyttsx3 engine, one synthesis at a time
@@ -117,7 +118,9 @@ class Pyttsx3TTS:
         return audio
 
     def _once(self, text: str) -> Audio:
-        with _LOCK, tempfile.TemporaryDirectory(prefix="csbot-tts-") as tmp:
+        # Called from inside a turn (the reply's sentences are spoken as they pass the checks): espeak works in C
+        # and one synthesis at a time, so the turn's interpreter slot serves other turns meanwhile.
+        with TURNS.waiting(), _LOCK, tempfile.TemporaryDirectory(prefix="csbot-tts-") as tmp:
             engine = _engine()
             _set(engine, "rate", self.words_per_minute)
             if self.voice:

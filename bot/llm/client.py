@@ -38,6 +38,8 @@ import httpx
 import openai
 from pydantic import BaseModel, ValidationError
 
+from bot.slots import TURNS
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
@@ -267,7 +269,8 @@ class LLMClient:
             attempt += 1
             left = budget - (self._clock() - started)
             try:
-                return call(self._timeout(max(left, 0.001), stream)), attempt
+                with TURNS.waiting():  # the request is a wait: other turns compute meanwhile
+                    return call(self._timeout(max(left, 0.001), stream)), attempt
             except Exception as exc:  # noqa: BLE001 - classified below; anything unexpected is re-raised
                 found = _classify(exc)
                 if found is None:
@@ -287,7 +290,8 @@ class LLMClient:
                         f"({type(exc).__name__}{f' HTTP {status}' if status else ''})",
                         kind, attempts=attempt, status=status,
                     ) from None
-                self._sleep(delay)
+                with TURNS.waiting():
+                    self._sleep(delay)
 
     def _params(self, max_tokens: int, temperature: float) -> dict:
         return {"model": self.model, "max_tokens": max_tokens, "temperature": temperature, "seed": self.seed}
@@ -326,7 +330,7 @@ class LLMClient:
             chunks += 1
             yield head
             try:
-                for chunk in iterator:
+                for chunk in TURNS.each(iterator):
                     text, done = _delta(chunk)
                     finished = finished or done
                     if text:

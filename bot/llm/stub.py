@@ -16,6 +16,7 @@ from typing import Any, TypeVar, get_args
 from pydantic import BaseModel
 
 from bot.llm.client import _account
+from bot.slots import TURNS
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -47,7 +48,8 @@ class StubLLM:
     def stream(self, messages: list[dict[str, str]], **_: Any) -> Iterator[str]:
         started = time.perf_counter()
         if self.latency_s:
-            time.sleep(self.latency_s)
+            with TURNS.waiting():
+                time.sleep(self.latency_s)
         first = time.perf_counter() - started
         text = self._reply(messages)
         try:
@@ -61,7 +63,8 @@ class StubLLM:
     def structured(self, messages: list[dict[str, str]], schema: type[T], **_: Any) -> T:
         started = time.perf_counter()
         if self.latency_s:
-            time.sleep(self.latency_s)
+            with TURNS.waiting():
+                time.sleep(self.latency_s)
         values = {}
         for name, info in schema.model_fields.items():
             options = get_args(info.annotation)

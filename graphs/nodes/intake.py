@@ -125,9 +125,3 @@ def _customer_turn(state: ConversationState, text: str, deps: Deps) -> dict[str,
         turn["stt_confidence"] = round(float(deps.heard.get("confidence") or 0.0), 3)
     return turn
 
-
-def route_after_input(state: ConversationState) -> str:
-    action = state.get("decision", {}).get("action")
-    if action == "escalate":
-        return "escalate"
-    return "answer" if action in ("reject", "clarify") else "understand"

@@ -106,3 +106,33 @@ def test_a_handoff_cut_mid_way_is_queued_exactly_once(make_engine, settings_on):
     assert [tuple(r) for r in rows] == [("waiting", "customer_request")]
     assert survivor.waiting_for_human(conv)
     assert [r for r, _ in _roles(survivor, conv)].count("customer") == 2
+
+
+def test_a_tool_that_ran_before_the_cut_is_not_run_again(make_engine, settings_on, monkeypatch):
+    """The run is checkpointed after each tool run (a safe point): finishing it never runs the tool twice."""
+    from bot import tools
+
+    ran: list[str] = []
+    real = tools.run
+    monkeypatch.setattr(tools, "run", lambda name, *args, **kw: (ran.append(name), real(name, *args, **kw))[1])
+    worker = make_engine(FakeLLM(), settings_on)
+    dead = []
+
+    class DiesOnce:  # an output check the process dies in, after the tool ran
+        def check(self, text, grounding=None):
+            dead.append(True)
+            raise Killed()
+
+    def unless_dead(write):  # a killed process writes nothing more (LangGraph would save on its way out)
+        return lambda config, *args, **kw: config if dead else write(config, *args, **kw)
+
+    monkeypatch.setattr(worker.checkpointer, "put", unless_dead(worker.checkpointer.put))
+    monkeypatch.setattr(worker.checkpointer, "put_writes", unless_dead(worker.checkpointer.put_writes))
+    worker.deps.output_checks = [DiesOnce(), *worker.deps.output_checks]
+    conv = worker.start("cust-1")
+    _cut_turn(worker, conv, "where is my order A10002?", "m-00000001")
+    assert ran == ["get_order"]
+    survivor = make_engine(FakeLLM(), settings_on)
+    result = survivor.turn(conv, "where is my order A10002?", message_id="m-00000001")
+    assert "A10002" in result.reply
+    assert ran == ["get_order"]  # not again
