@@ -161,12 +161,20 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-# Where a run is checkpointed on its way (besides its end, where it always is): after `intake`, when the message has
-# been taken in (its redacted text, the decision), and after each tool run, so that a run a crash cut is finished
-# from there — before the LLM writes, and never running a tool twice. Checkpointing after every step instead costs
-# a write per step; those writes, all through one SQLite connection or many PostgreSQL round trips, were what
-# limited the conversations one worker carries (`bot bench` concurrency: see the README's Performance section).
-SAFE_POINTS = ("intake", "act", "assist_tool")
+@dataclass(frozen=True)
+class SafePoints:
+    """Where a run is checkpointed on its way, besides its end (where it always is)."""
+
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+
+
+# Before `respond`: the message has been taken in (its redacted text) and decided on, and the LLM is about to write;
+# after each tool run, so that finishing a run a crash cut never runs a tool twice. Checkpointing after every step
+# instead costs a write and LangGraph's bookkeeping per step; that, on one interpreter, was what limited the
+# conversations one worker carries (`bot bench` concurrency: see the README's Performance section).
+SAFE_POINTS = SafePoints(before=("respond",), after=("act", "assist_tool"))
+NONE = SafePoints()  # for runs never recovered (eval replays): one checkpoint a run
 
 
 class Engine:
@@ -176,7 +184,7 @@ class Engine:
         self.queue = deps.queue if isinstance(deps.queue, Queue) else Queue(db, deps.policies.handoff, deps.clock)
         self.checkpointer = checkpointer
         self.graph = build_graph(checkpointer)
-        self.safe_points: tuple[str, ...] = SAFE_POINTS  # () for runs never recovered (eval replays): one write a run
+        self.safe_points = SAFE_POINTS
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -344,8 +352,8 @@ class Engine:
     @staticmethod
     def _cut(snapshot: Any) -> bool:
         """True when the last run stopped part-way and can be finished from its checkpoint. A run that waits for a
-        human has not stopped part-way; one cut before `intake` finished never took its message in (the input checks
-        store it, in the same step), so it is left for the message's retry."""
+        human has not stopped part-way; one cut before its first safe point left no checkpoint (its message was not
+        taken in: the retry answers it as new), and one waiting at `intake` has not begun."""
         pending = set(snapshot.next or ())
         return bool(pending) and "wait_for_human" not in pending and pending != {"intake"}
 
@@ -394,14 +402,15 @@ class Engine:
     def _invoke(self, payload: Any, config: dict[str, Any], context: Deps) -> dict[str, Any]:
         """Run the graph to its end or its next `interrupt()`, checkpointed at the end and at the safe points.
 
-        LangGraph checkpoints at exit only (`durability="exit"`) and pauses after each safe-point node
-        (`interrupt_after`), which writes a checkpoint there; the run then goes on from it at once.
+        LangGraph checkpoints at exit only (`durability="exit"`) and pauses at each safe point (`interrupt_before`
+        / `interrupt_after`), which writes a checkpoint there; the run then goes on from it at once.
         """
         while True:
             values: dict[str, Any] = {}
             paused = False
             for mode, chunk in self.graph.stream(payload, config, context=context, durability="exit",
-                                                 interrupt_after=list(self.safe_points),
+                                                 interrupt_before=list(self.safe_points.before),
+                                                 interrupt_after=list(self.safe_points.after),
                                                  stream_mode=["values", "updates"]):
                 if mode == "values":
                     values = chunk

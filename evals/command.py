@@ -97,7 +97,7 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bot-eval-") as tmp:
         eval_settings = dataclasses.replace(settings, db_url=f"sqlite:///{Path(tmp) / 'eval.sqlite'}")
-        from bot.engine import Engine
+        from bot.engine import NONE, Engine
 
         if options.grade_recorded:
             from bot.engine import guarded_checks
@@ -131,7 +131,7 @@ def run_eval(options: EvalOptions, settings: Settings, console: Console, connect
             # add two LLM calls to every handoff of the replay
             engine = Engine.from_settings(eval_settings, llm, store=IsolatedStores(), checkpointer=InMemorySaver(),
                                           summarizer=None)
-            engine.safe_points = ()  # a replay is re-run, never recovered: in-memory checkpoints, one per run
+            engine.safe_points = NONE  # a replay is re-run, never recovered: in-memory checkpoints, one per run
             try:
                 engine.warm()
                 replay_started = time.perf_counter()

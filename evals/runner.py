@@ -16,8 +16,8 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from bot.engine import Engine
 from bot.checks import Grounding
+from bot.engine import NONE, Engine
 from evals.dataset import Conversation
 from evals.isolation import IsolatedStores
 from evals.metrics import ConversationResult
@@ -119,7 +119,7 @@ def _init_worker(settings: Any, stub_latency_s: float) -> None:
     _worker_engine = Engine.from_settings(worker_settings, StubLLM(stub_latency_s), store=IsolatedStores(),
                                           summarizer=None,
                                           checkpointer=InMemorySaver())
-    _worker_engine.safe_points = ()
+    _worker_engine.safe_points = NONE
     _worker_engine.warm()
 
 

@@ -19,7 +19,7 @@
 One invocation is one customer turn (or one agent event). Every node is a plain function over
 :class:`~graphs.state.ConversationState`; side effects come in through :class:`~graphs.context.Deps`. `intake` and
 `respond` each run their nodes as one LangGraph step (:func:`graphs.steps.sequence`): each step costs bookkeeping
-and a checkpoint, and a turn's own work is a few milliseconds. The engine checkpoints a run after `intake`, after a
+and a checkpoint, and a turn's own work is a few milliseconds. The engine checkpoints a run before `respond`, after a
 tool ran, and at its end (`bot.engine.SAFE_POINTS`).
 """
 

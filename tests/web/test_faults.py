@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_turn_loses_nothing_and_answers_once(settings, pg_se
                 sender = threading.Thread(target=send)
                 sender.start()
                 assert arrived.wait(60), "the LLM never got the reply request"
-                _wait_for_checkpoint(settings.db_url, conv, "respond")  # the safe point after intake
+                _wait_for_checkpoint(settings.db_url, conv, "respond")  # the safe point before the LLM writes
                 first.send_signal(signal.SIGKILL)
                 first.wait(10)
                 sender.join(10)
