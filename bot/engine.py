@@ -414,7 +414,7 @@ class Engine:
                                                  stream_mode=["values", "updates"]):
                 if mode == "values":
                     values = chunk
-                elif chunk.get("__interrupt__") == ():  # a pause after a safe point (an `interrupt()` has a value)
+                elif chunk.get("__interrupt__") == ():  # a pause at a safe point (an `interrupt()` has a value)
                     paused = True
             if not paused:
                 return values
