@@ -172,8 +172,9 @@ class _SqliteSaver(SqliteSaver):
             cur.close()
 
     def list(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        with self.lock:  # its second cursor is on the shared connection
-            yield from super().list(*args, **kwargs)
+        with self.lock:  # its second cursor is on the shared connection; read all before the lock is let go
+            found = [*super().list(*args, **kwargs)]
+        yield from found
 
     def close(self) -> None:
         with self.lock:

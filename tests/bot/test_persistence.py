@@ -102,3 +102,12 @@ def test_an_unreachable_database_is_a_clear_error_not_a_hang():
     with pytest.raises(DatabaseUnavailable, match="database unavailable"):
         db = Database("postgresql://bot@127.0.0.1:9/none", timeout_s=1)  # nothing listens on port 9
     assert db is None
+
+
+def test_sqlite_checkpoints_share_the_log_lock_and_read_history(engine):
+    """The checkpointer writes under the log's lock (no two writers of one process on the file); its history reads."""
+    assert engine.checkpointer.lock is engine.db.backend.lock
+    conv = engine.start("cust-1")
+    engine.turn(conv, "where is my order A10002?")
+    history = list(engine.graph.get_state_history(engine._config(conv)))
+    assert history[0].values["turn"] == 1 and len(history) >= 2  # the end, and the safe point after the tool
