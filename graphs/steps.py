@@ -7,8 +7,8 @@ separate and testable, keeps the checkpoints recovery needs (after the message i
 and made a turn cheaper (see the README's Performance section).
 
 A sequence behaves as the same nodes joined by edges would: each node sees the state with the earlier nodes'
-updates applied (the list fields that accumulate are appended, the rest replaced), and the step's update is all of
-them together. A `stop_if(predicate)` between two nodes is the conditional edge that would have left the chain
+updates applied (a field with a reducer through it, as LangGraph would; the rest replaced), and the step's update
+is all of them together. A `stop_if(predicate)` between two nodes is the conditional edge that would have left the chain
 there: when the predicate holds, the nodes after it are skipped (the graph's routing after the step takes over).
 """
 
@@ -26,13 +26,13 @@ from graphs.state import ConversationState
 Node = Callable[[ConversationState, Runtime[Deps]], dict[str, Any]]
 
 
-def _accumulating() -> frozenset[str]:
-    """The state fields with a reducer (`Annotated[list, operator.add]`): updates append to them."""
+def _reducers() -> dict[str, Callable[[Any, Any], Any]]:
+    """The state fields with a reducer (`Annotated[list, operator.add]`) and the reducer LangGraph applies to them."""
     hints = typing.get_type_hints(ConversationState, include_extras=True)
-    return frozenset(name for name, hint in hints.items() if getattr(hint, "__metadata__", None))
+    return {name: hint.__metadata__[0] for name, hint in hints.items() if getattr(hint, "__metadata__", None)}
 
 
-ACCUMULATING = _accumulating()
+REDUCERS = _reducers()
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,12 @@ def sequence(*parts: Node | Stop) -> Node:
                     break
                 continue
             for key, value in part(view, runtime).items():  # type: ignore[arg-type]
-                if key in ACCUMULATING:
-                    view[key] = list(view.get(key) or []) + list(value)
-                    update[key] = list(update.get(key) or []) + list(value)
-                else:
+                reduce = REDUCERS.get(key)
+                if reduce is None:
                     view[key] = update[key] = value
+                else:  # as LangGraph would: into the state, and into what this step reports
+                    view[key] = reduce(view[key], value) if key in view else value
+                    update[key] = reduce(update[key], value) if key in update else value
         return update
 
     nodes = [part.__name__ for part in parts if not isinstance(part, Stop)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from graphs.steps import ACCUMULATING, sequence, stop_if
+import operator
+
+from graphs.steps import REDUCERS, sequence, stop_if
 
 
 def test_each_node_sees_the_earlier_updates_and_lists_accumulate() -> None:
@@ -19,7 +21,7 @@ def test_each_node_sees_the_earlier_updates_and_lists_accumulate() -> None:
     update = step({"turn": 1, "transcript": [{"role": "bot", "text": "earlier"}]}, None)
     assert seen == [(2, 2)]  # the first node's update applied, its transcript line appended
     assert update == {"turn": 20, "transcript": [{"role": "customer", "text": "hi"}, {"role": "bot", "text": "hello"}]}
-    assert {"transcript", "events", "intents"} <= ACCUMULATING and "turn" not in ACCUMULATING
+    assert REDUCERS["transcript"] is operator.add and {"events", "intents"} <= set(REDUCERS) and "turn" not in REDUCERS
     assert step.__name__ == "first_second"
 
 
