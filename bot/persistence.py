@@ -46,7 +46,12 @@ CREATE TABLE IF NOT EXISTS conversations (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     last_message_id TEXT,            -- the client's id of the last customer message taken in (retries are idempotent)
-    last_message_done INTEGER NOT NULL DEFAULT 0  -- 1 once that message's turn finished
+    last_message_done INTEGER NOT NULL DEFAULT 0,  -- 1 once that message's turn finished
+    operating_mode TEXT,             -- ai_first | human_led | hybrid (guardrails/modes.yaml, fixed at the start)
+    cohort TEXT,                     -- the modes.yaml cohort the customer fell in ("default" outside them all)
+    csat REAL,                       -- 1..5: the customer's rating, or the proxy from the sentiment trail
+    csat_source TEXT,                -- customer | proxy
+    csat_at REAL
 );
 CREATE TABLE IF NOT EXISTS messages (
     conversation_id TEXT NOT NULL,
@@ -94,6 +99,14 @@ CREATE TABLE IF NOT EXISTS agent_sessions (  -- `bot serve`: agents logged in to
     csrf_token TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agent_presence (  -- who is signed in to take handoffs, with what skills and room
+    agent TEXT PRIMARY KEY,
+    status TEXT NOT NULL DEFAULT 'offline',  -- online | away | offline
+    skills TEXT NOT NULL DEFAULT '[]',        -- JSON list of handoff skills (guardrails/handoff.yaml); [] = any
+    languages TEXT NOT NULL DEFAULT '["en"]', -- JSON list of ISO 639-1 codes
+    max_concurrent INTEGER NOT NULL DEFAULT 3,
+    updated_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs (status, created_at);
 CREATE INDEX IF NOT EXISTS conversations_updated ON conversations (updated_at);
 """
@@ -109,6 +122,11 @@ MIGRATIONS = [
     ("handoffs", "note", "TEXT"),
     ("conversations", "last_message_id", "TEXT"),
     ("conversations", "last_message_done", "INTEGER NOT NULL DEFAULT 0"),
+    ("conversations", "operating_mode", "TEXT"),
+    ("conversations", "cohort", "TEXT"),
+    ("conversations", "csat", "REAL"),
+    ("conversations", "csat_source", "TEXT"),
+    ("conversations", "csat_at", "REAL"),
 ]
 LOCK_LEASE_S = 30.0  # a holder that has not renewed its run lease for this long is presumed dead
 
@@ -229,25 +247,28 @@ class Database:
             conn.execute("SELECT 1").fetchone()
 
     # -- conversations ------------------------------------------------------------------------------------------
-    def create_conversation(self, conversation_id: str, customer: dict[str, Any], channel: str) -> None:
+    def create_conversation(self, conversation_id: str, customer: dict[str, Any], channel: str,
+                            cohort: dict[str, Any] | None = None) -> None:
         now = time.time()
+        cohort = cohort or {}
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, customer, channel, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (conversation_id, json.dumps(customer), channel, now, now),
+                "INSERT INTO conversations (id, customer, channel, created_at, updated_at, operating_mode, cohort)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (conversation_id, json.dumps(customer), channel, now, now, cohort.get("mode"), cohort.get("name")),
             )
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         with self.backend.reading() as conn:
             row = conn.execute(
-                "SELECT id, customer, channel, status, handoff_reason, created_at, updated_at"
-                " FROM conversations WHERE id = ?",
+                "SELECT id, customer, channel, status, handoff_reason, created_at, updated_at, operating_mode, cohort,"
+                " csat, csat_source FROM conversations WHERE id = ?",
                 (conversation_id,),
             ).fetchone()
         if row is None:
             return None
-        keys = ("id", "customer", "channel", "status", "handoff_reason", "created_at", "updated_at")
+        keys = ("id", "customer", "channel", "status", "handoff_reason", "created_at", "updated_at",
+                "operating_mode", "cohort", "csat", "csat_source")
         record = dict(zip(keys, row))
         record["customer"] = json.loads(record["customer"])
         return record
@@ -301,6 +322,24 @@ class Database:
                 (status, handoff_reason, time.time(), handoff_turn if status == "human" else None,
                  int(message_done), conversation_id),
             )
+
+    def rate(self, conversation_id: str, score: float, source: str, *, replace: bool = True) -> bool:
+        """Store the conversation's CSAT (`source` customer or proxy). A proxy never replaces a customer's rating;
+        with `replace=False` nothing already stored is replaced. Returns whether it was stored."""
+        if source not in ("customer", "proxy"):
+            raise ValueError(f"a CSAT source is customer or proxy, not {source!r}")
+        if not replace:
+            keep = "csat IS NULL"
+        elif source == "proxy":
+            keep = "(csat IS NULL OR csat_source = 'proxy')"
+        else:
+            keep = "1 = 1"
+        with self._tx() as conn:
+            changed = conn.execute(
+                f"UPDATE conversations SET csat = ?, csat_source = ?, csat_at = ? WHERE id = ? AND {keep}",
+                (score, source, time.time(), conversation_id),
+            ).rowcount
+        return bool(changed)
 
     def conversations_since(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Stored conversations updated at or after `since` (epoch seconds), with their transcripts (monitoring)."""

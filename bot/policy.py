@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.modes import ModesPolicy
 from bot.phrases import PhraseSet, normalize  # noqa: F401  (re-exported: matchers are part of the policy API)
 from bot.rails.policy import InputRails, OutputRails, PiiPolicy, RailsPolicy
 from bot.taxonomy import HANDOFF_REASONS, INTENTS
@@ -274,7 +275,9 @@ class WebPolicy(_Model):
 
 
 VOICE_MESSAGES = ("voice.greeting", "voice.repeat", "voice.order_heard", "voice.filler")
-LLM_FAILED_MESSAGES = ("fallback.llm_failed", "fallback.llm_cut")  # said before the notice when the LLM fails
+LLM_FAILED_MESSAGES = ("fallback.llm_failed", "fallback.llm_cut")
+MODE_MESSAGES = ("handoff.human_led", "handoff.hold", "handoff.hold_noted", "handoff.delegated", "handoff.delegation_done",
+                 "handoff.taken_back", "csat.ask", "csat.thanks")  # said before the notice when the LLM fails
 
 
 class Messages:
@@ -314,6 +317,7 @@ class Policies(BaseModel):
     handoff: HandoffPolicy = HandoffPolicy()
     voice: VoicePolicy = VoicePolicy()
     web: WebPolicy = WebPolicy()
+    modes: ModesPolicy = ModesPolicy()  # as at start-up; `bot.modes.LiveModes` follows later edits
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -363,6 +367,8 @@ def load_policies(directory: Path) -> Policies:
         messages.get(key, order_id="A10000")
     for key in LLM_FAILED_MESSAGES:  # said exactly when the LLM is down: they must not be what is missing too
         messages.get(key)
+    for key in MODE_MESSAGES:  # said by the modes (guardrails/modes.yaml) and the CSAT question
+        messages.get(key, wait="", agent="a colleague", ask="", score=5)
     return Policies(
         directory=directory,
         escalation=escalation,
@@ -372,4 +378,10 @@ def load_policies(directory: Path) -> Policies:
         handoff=_validate(HandoffPolicy, directory / "handoff.yaml"),
         voice=_validate(VoicePolicy, directory / "voice.yaml"),
         web=_validate(WebPolicy, directory / "web.yaml"),
+        modes=load_modes(directory / "modes.yaml"),
     )
+
+
+def load_modes(path: Path) -> ModesPolicy:
+    """guardrails/modes.yaml, validated (also called on every change of the file by `bot.modes.LiveModes`)."""
+    return _validate(ModesPolicy, path)

@@ -17,6 +17,7 @@ from bot.policy import Policies
 
 if TYPE_CHECKING:
     from bot.llm import LLMClient
+    from bot.modes import LiveModes, ModesPolicy
     from bot.nlu import NLU
     from bot.rails.pii import Vault
     from bot.store.base import Backend
@@ -47,6 +48,17 @@ class Deps:
     redactor: Callable[[str], str] | None = None  # PII → placeholders, for text that skips the input rails (agents)
     vault: Vault | None = None  # raw personal data behind the placeholders (in memory only), for the tools
     clock: Callable[[], float] = time.time
+    # guardrails/modes.yaml as it is now (re-read on change); None: the policy loaded at start-up
+    modes: LiveModes | None = None
+    # Agents signed in who could take a handoff needing `skill` in `language`: {"online": n, "free": n} (free: below
+    # their concurrency limit). The presence table fills this in; with no agents known, nobody is free.
+    capacity: Callable[[str, str], dict[str, int]] = lambda skill, language: {"online": 0, "free": 0}
+    # The customer's earlier conversations since a time: {"conversations": n, "handoffs": n} (the orchestrator's
+    # "customer history"); guests have none.
+    history: Callable[[str | None, float], dict[str, int]] = lambda customer_id, since: {"conversations": 0,
+                                                                                         "handoffs": 0}
+    # Where the conversation's open handoff stands in the queue (waiting | claimed | ...), None without one.
+    handoff_status: Callable[[str], str | None] = lambda conversation_id: None
     # Where checked reply text goes as it is produced. The engine sets it per turn (a copy of this object), so the
     # graph runs without LangGraph's threaded stream plumbing: every node executes inline, in the caller's thread.
     emit: Callable[[str], None] = lambda text: None
@@ -60,6 +72,9 @@ class Deps:
     def redact(self, text: str) -> str:
         """`text` with personal data replaced by placeholders (as is when no redactor is configured)."""
         return self.redactor(text) if self.redactor is not None and text else text
+
+    def mode_policy(self) -> ModesPolicy:
+        return self.modes.current() if self.modes is not None else self.policies.modes
 
     def speaks(self, language: str) -> bool:
         return "*" in self.llm_languages or language in self.llm_languages
