@@ -30,7 +30,8 @@ def parse_rating(text: str) -> int | None:
     Accepts "4", "4/5", "4 out of 5", "four stars", "I'd give it a five", "5!"; refuses "10", "2 or 3",
     "where is my order 12345" and anything with more than a few other words.
     """
-    tokens = _TOKEN.findall((text or "").lower().replace("i'd", "i would"))
+    text = re.sub(r"(\d)\s*/\s*(5|five)\b", r"\1 of 5", (text or "").lower().replace("i'd", "i would"))
+    tokens = _TOKEN.findall(text)
     if not tokens or len(tokens) > 8:
         return None
     found: list[int] = []
