@@ -20,12 +20,15 @@ from typing import Any
 
 from langgraph.types import Command
 
+from bot import csat
 from bot.checks import default_input_checks, default_output_checks
 from bot.config import Settings
 from bot.llm import LLMClient, LLMError, track_usage
 from bot.logs import log_context
+from bot.modes import LiveModes, assign
 from bot.persistence import Database, close_checkpointer, open_checkpointer
 from bot.policy import load_policies
+from bot.presence import Presence
 from bot.queue import Queue
 from bot.rails.pii import LazyRedactor, Vault, placeholder_key
 from bot.slots import TURNS
@@ -37,7 +40,7 @@ from graphs.state import new_conversation
 log = logging.getLogger(__name__)
 
 TextCallback = Callable[[str], None]
-AGENT_EVENTS = ("agent_reply", "agent_tool", "resolve", "hand_back")
+AGENT_EVENTS = ("agent_reply", "agent_tool", "resolve", "hand_back", "delegate", "take_back")
 
 
 class UnknownCustomer(ValueError):
@@ -67,6 +70,9 @@ class TurnResult:
     first_text_s: float | None = None  # message in → first reply text out (after the output checks)
     llm_first_token_s: float | None = None  # message in → the LLM's first token (includes the bot's own work)
     events: list[dict[str, Any]] = field(default_factory=list)
+    operating_mode: str = "ai_first"  # guardrails/modes.yaml: ai_first | human_led | hybrid
+    cohort: str = "default"
+    csat_asked: bool = False  # this reply ends with the CSAT question (a front end may show 1–5 buttons)
 
     def contract(self) -> dict[str, Any]:
         """The JSON object of CONTRACTS §1 (`bot chat` without a TTY)."""
@@ -79,6 +85,11 @@ class TurnResult:
             "handoff_reason": self.handoff_reason,
             "blocked": self.blocked,
         }
+
+
+def _asked_now(values: dict[str, Any]) -> bool:
+    asked = values.get("csat") or {}
+    return bool(asked.get("asked")) and asked.get("asked") == values.get("turn") and asked.get("score") is None
 
 
 def customer_record(store: Any, customer_id: str | None, tier: str | None = None,
@@ -181,10 +192,23 @@ class Engine:
     def __init__(self, deps: Deps, db: Database, checkpointer: Any) -> None:
         self.deps = deps
         self.db = db
-        self.queue = deps.queue if isinstance(deps.queue, Queue) else Queue(db, deps.policies.handoff, deps.clock)
+        if isinstance(deps.queue, Queue):
+            self.queue = deps.queue
+        else:
+            presence = Presence(db, deps.clock, policy=deps.policies.handoff)
+            self.queue = Queue(db, deps.policies.handoff, deps.clock, presence=presence)
+            deps.capacity = presence.capacity
+        self.presence = self.queue.presence or Presence(db, deps.clock, policy=deps.policies.handoff)
         self.checkpointer = checkpointer
         self.graph = build_graph(checkpointer)
         self.safe_points = SAFE_POINTS
+        if deps.modes is None:
+            deps.modes = LiveModes(deps.policies.directory / "modes.yaml", deps.policies.modes)
+        deps.handoff_status = self._handoff_status
+
+    def _handoff_status(self, conversation_id: str) -> str | None:
+        entry = self.queue.get(conversation_id)
+        return entry.status if entry is not None else None
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -196,7 +220,8 @@ class Engine:
 
         policies = load_policies(settings.policy_dir)
         db = Database.from_settings(settings)
-        queue = Queue(db, policies.handoff)
+        presence = Presence(db, policy=policies.handoff)
+        queue = Queue(db, policies.handoff, presence=presence)
         deps = Deps(
             llm=llm,
             nlu=NLU(settings.data_dir / "nlu"),
@@ -205,10 +230,13 @@ class Engine:
             policies=policies,
             queue=queue,
             wait_minutes=queue.wait_minutes,
+            capacity=presence.capacity,
             llm_languages=settings.llm_languages,
             vault=Vault(),
         )
         deps.summarizer = summarizer(deps, policies.handoff.llm_summary)
+        deps.modes = LiveModes(settings.policy_dir / "modes.yaml", policies.modes)
+        deps.history = db.customer_history
         pii_key = placeholder_key(settings.data_dir)
         if "input_checks" not in overrides or "output_checks" not in overrides:
             deps.input_checks, deps.output_checks = guarded_checks(policies, settings.rails,
@@ -256,8 +284,29 @@ class Engine:
         conversation_id = conversation_id or f"c-{uuid.uuid4().hex[:12]}"
         if self.db.conversation(conversation_id) is None:
             customer = customer_record(self.deps.store, customer_id, tier, language, strict)
-            self.db.create_conversation(conversation_id, customer, channel)
+            cohort = assign(self.deps.mode_policy(), customer, channel, conversation_id)
+            self.db.create_conversation(conversation_id, customer, channel, cohort)
         return conversation_id
+
+    def end(self, conversation_id: str) -> float | None:
+        """The customer left (a chat closed, a call hung up): when they gave no rating, record the CSAT proxy
+        from the sentiment trail (labelled proxy). Returns the proxy stored, or None."""
+        values = self.state(conversation_id)
+        asked = values.get("csat") or {}
+        if asked.get("source") == "customer" or not values:
+            return None
+        score = csat.proxy(values.get("sentiment_trail") or [], self.deps.mode_policy().csat.proxy_turns)
+        if score is None or not self.db.rate(conversation_id, score, "proxy"):
+            return None
+        return score
+
+    def rate(self, conversation_id: str, score: int) -> None:
+        """A rating given outside the conversation (a survey link, the web chat's buttons after it closed)."""
+        if not 1 <= int(score) <= 5:
+            raise ValueError(f"a rating is a whole number from 1 to 5, not {score!r}")
+        if self.db.conversation(conversation_id) is None:
+            raise UnknownConversation(f"no conversation {conversation_id!r}")
+        self.db.rate(conversation_id, int(score), "customer")
 
     def exists(self, conversation_id: str) -> bool:
         return self.db.conversation(conversation_id) is not None
@@ -303,7 +352,9 @@ class Engine:
             elif snapshot.values:
                 payload = {"message": ""}
             else:
-                payload = dict(new_conversation(conversation_id, record["customer"], record["channel"]), message="")
+                cohort = {"name": record.get("cohort") or "default", "mode": record.get("operating_mode") or "ai_first"}
+                payload = dict(new_conversation(conversation_id, record["customer"], record["channel"], cohort),
+                               message="")
             return self._run(conversation_id, payload, on_text, customer_turn=True, inbox=text, heard=heard)
 
     def agent_event(self, conversation_id: str, event: dict[str, Any],
@@ -393,6 +444,9 @@ class Engine:
             blocked=customer_turn and bool(values.get("blocked")), handoff_turn=handoff.get("turn"),
             message_done=customer_turn or message_done,
         )
+        rated = values.get("csat") or {}
+        if rated.get("score") is not None and rated.get("source") in ("customer", "proxy"):
+            self.db.rate(conversation_id, rated["score"], rated["source"])
         result = self._result(conversation_id, values)
         result.total_s, result.llm_s, result.llm_calls = total, usage.seconds, usage.calls
         result.first_text_s = first_text[0] if first_text else None
@@ -438,6 +492,9 @@ class Engine:
             mode=mode,
             source="replayed" if replayed else values.get("reply_source", ""),
             events=[e for e in values.get("check_events", [])],
+            operating_mode=(values.get("cohort") or {}).get("mode", "ai_first"),
+            cohort=(values.get("cohort") or {}).get("name", "default"),
+            csat_asked=_asked_now(values),
         )
 
     def close(self) -> None:

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     updated_at REAL NOT NULL,
     last_message_id TEXT,            -- the client's id of the last customer message taken in (retries are idempotent)
     last_message_done INTEGER NOT NULL DEFAULT 0,  -- 1 once that message's turn finished
+    customer_id TEXT,                -- the store's customer id (NULL for a guest): the customer's history
     operating_mode TEXT,             -- ai_first | human_led | hybrid (guardrails/modes.yaml, fixed at the start)
     cohort TEXT,                     -- the modes.yaml cohort the customer fell in ("default" outside them all)
     csat REAL,                       -- 1..5: the customer's rating, or the proxy from the sentiment trail
@@ -122,12 +123,17 @@ MIGRATIONS = [
     ("handoffs", "note", "TEXT"),
     ("conversations", "last_message_id", "TEXT"),
     ("conversations", "last_message_done", "INTEGER NOT NULL DEFAULT 0"),
+    ("conversations", "customer_id", "TEXT"),
     ("conversations", "operating_mode", "TEXT"),
     ("conversations", "cohort", "TEXT"),
     ("conversations", "csat", "REAL"),
     ("conversations", "csat_source", "TEXT"),
     ("conversations", "csat_at", "REAL"),
 ]
+# Indexes on migrated columns (made after the migrations, so an old database gets the column first).
+INDEXES = """
+CREATE INDEX IF NOT EXISTS conversations_customer ON conversations (customer_id, created_at);
+"""
 LOCK_LEASE_S = 30.0  # a holder that has not renewed its run lease for this long is presumed dead
 
 
@@ -227,7 +233,7 @@ class Database:
             self.path = Path(url.removeprefix("sqlite:///"))
             self.backend = SqliteBackend(self.path, timeout_s)
         self.for_update = self.backend.for_update
-        self.backend.setup(SCHEMA, MIGRATIONS)
+        self.backend.setup(SCHEMA, MIGRATIONS, INDEXES)
         self._leases = _Leases(self)
 
     @classmethod
@@ -253,10 +259,22 @@ class Database:
         cohort = cohort or {}
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, customer, channel, created_at, updated_at, operating_mode, cohort)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (conversation_id, json.dumps(customer), channel, now, now, cohort.get("mode"), cohort.get("name")),
+                "INSERT INTO conversations (id, customer, channel, created_at, updated_at, operating_mode, cohort,"
+                " customer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (conversation_id, json.dumps(customer), channel, now, now, cohort.get("mode"), cohort.get("name"),
+                 customer.get("id") if customer.get("known") else None),
             )
+
+    def customer_history(self, customer_id: str | None, since: float, conversation_id: str = "") -> dict[str, int]:
+        """The customer's other conversations started since `since`, and how many of them went to a person."""
+        if not customer_id:
+            return {"conversations": 0, "handoffs": 0}
+        with self.backend.reading() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*), COUNT(handoff_turn) FROM conversations WHERE customer_id = ? AND created_at >= ?"
+                " AND id <> ?", (customer_id, since, conversation_id),
+            ).fetchone()
+        return {"conversations": int(row[0]), "handoffs": int(row[1])}
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         with self.backend.reading() as conn:

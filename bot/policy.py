@@ -276,8 +276,8 @@ class WebPolicy(_Model):
 
 VOICE_MESSAGES = ("voice.greeting", "voice.repeat", "voice.order_heard", "voice.filler")
 LLM_FAILED_MESSAGES = ("fallback.llm_failed", "fallback.llm_cut")
-MODE_MESSAGES = ("handoff.human_led", "handoff.hold", "handoff.hold_noted", "handoff.delegated", "handoff.delegation_done",
-                 "handoff.taken_back", "csat.ask", "csat.thanks")  # said before the notice when the LLM fails
+MODE_MESSAGES = ("handoff.human_led", "handoff.hold", "handoff.hold_noted", "handoff.delegation_done", "csat.ask",
+                 "csat.thanks")  # said before the notice when the LLM fails
 
 
 class Messages:

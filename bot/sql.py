@@ -44,7 +44,9 @@ class Backend:
     def reading(self) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def setup(self, schema: str, migrations: list[tuple[str, str, str]]) -> None:  # pragma: no cover
+    def setup(self, schema: str, migrations: list[tuple[str, str, str]],
+              after: str = "") -> None:  # pragma: no cover - interface
+        """Create the tables, add the columns of later releases, then run `after` (indexes on those columns)."""
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover - interface
@@ -87,13 +89,15 @@ class SqliteBackend(Backend):
         with _unavailable_on(sqlite3.OperationalError, when=_sqlite_busy):
             yield self.readers.get()
 
-    def setup(self, schema: str, migrations: list[tuple[str, str, str]]) -> None:
+    def setup(self, schema: str, migrations: list[tuple[str, str, str]], after: str = "") -> None:
         with self.lock:
             self.conn.executescript(schema)
             for table, column, declaration in migrations:
                 columns = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
                 if column not in columns:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            if after:
+                self.conn.executescript(after)
 
     def close(self) -> None:
         with self.lock:
@@ -188,13 +192,15 @@ class PostgresBackend(Backend):
             with self.pool.connection() as conn:
                 yield conn
 
-    def setup(self, schema: str, migrations: list[tuple[str, str, str]]) -> None:
+    def setup(self, schema: str, migrations: list[tuple[str, str, str]], after: str = "") -> None:
         with self.transaction() as conn:
             conn.execute(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
             for statement in _statements(pg_schema(schema)):
                 conn.execute(statement)
             for table, column, declaration in migrations:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {pg_schema(declaration)}")
+            for statement in _statements(pg_schema(after)):
+                conn.execute(statement)
 
     def close(self) -> None:
         self.pool.close()

@@ -30,6 +30,10 @@ HandoffReason = Literal[
     "low_confidence",
     "guardrail",
     "system_error",
+    # extensions (guardrails/modes.yaml): the human-led mode sends every conversation to a person; the hybrid
+    # orchestrator hands over when the conversation's complexity reaches its threshold
+    "human_led",
+    "complexity",
 ]
 HANDOFF_REASONS: tuple[str, ...] = get_args(HandoffReason)
 

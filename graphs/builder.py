@@ -7,11 +7,14 @@
     respond ─┬─ (mode ai) → END
              ├─ (a reply the rails refused twice, or the LLM could not write: policy hands off) → escalate
              └─ (mode human) → [summarize_handoff, once per handoff] → wait_for_human ─┬─ customer wrote → intake
-                                                                                      ├─ agent replied  → wait_for_human
+                                                                                      ├─ agent replied → ↺
+                                                                                      ├─ agent gave the AI a task,
+                                                                                      │  or took it back → ↺
                                                                                       ├─ agent's tool → assist_tool ↺
                                                                                       └─ resolved / handed back → END
     where
-    intake  = receive → input_checks ─┬─ understand → decide
+    intake  = receive → input_checks ─┬─ take_rating ─┬─ understand → decide → orchestrate
+                                      │               └─ (the customer rated the conversation) → (end of step)
                                       └─ (the checks settled the turn: refused, ask again, hand off) → (end of step)
     respond = answer → output_checks ─┬─ reply
                                       └─ (refused, and the policy hands off) → (end of step)
@@ -49,6 +52,8 @@ from graphs.nodes.handoff import (
     wait_for_human,
 )
 from graphs.nodes.intake import input_checks, receive
+from graphs.nodes.orchestrate import orchestrate
+from graphs.nodes.rating import take_rating
 from graphs.nodes.understand import understand
 from graphs.state import ConversationState
 from graphs.steps import sequence, stop_if
@@ -83,7 +88,8 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     executor.install()  # one long-lived thread pool for LangGraph's background work (see graphs/executor.py)
     g = StateGraph(ConversationState, context_schema=Deps)
 
-    g.add_node("intake", sequence(receive, input_checks, stop_if(decided), understand, decide))
+    g.add_node("intake", sequence(receive, input_checks, stop_if(decided), take_rating, stop_if(decided), understand,
+                                  decide, orchestrate))
     g.add_node("act", act)
     g.add_node("escalate", escalate)
     g.add_node("package_handoff", package_handoff)

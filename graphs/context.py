@@ -53,10 +53,10 @@ class Deps:
     # Agents signed in who could take a handoff needing `skill` in `language`: {"online": n, "free": n} (free: below
     # their concurrency limit). The presence table fills this in; with no agents known, nobody is free.
     capacity: Callable[[str, str], dict[str, int]] = lambda skill, language: {"online": 0, "free": 0}
-    # The customer's earlier conversations since a time: {"conversations": n, "handoffs": n} (the orchestrator's
-    # "customer history"); guests have none.
-    history: Callable[[str | None, float], dict[str, int]] = lambda customer_id, since: {"conversations": 0,
-                                                                                         "handoffs": 0}
+    # The customer's other conversations since a time: {"conversations": n, "handoffs": n} (the orchestrator's
+    # "customer history"); (customer id, since, this conversation's id). Guests have none.
+    history: Callable[[str | None, float, str], dict[str, int]] = \
+        lambda customer_id, since, conversation_id: {"conversations": 0, "handoffs": 0}
     # Where the conversation's open handoff stands in the queue (waiting | claimed | ...), None without one.
     handoff_status: Callable[[str], str | None] = lambda conversation_id: None
     # Where checked reply text goes as it is produced. The engine sets it per turn (a copy of this object), so the

@@ -94,14 +94,22 @@ class ConversationState(TypedDict, total=False):
     rail_blocks: int  # customer messages the input rails blocked in this conversation
     human_event: str | None  # the last event while waiting: customer | agent_reply | agent_tool | resolve | hand_back
     agent_request: dict[str, Any] | None  # the tool an agent asked the AI to run (AI assist)
+    # operating modes (guardrails/modes.yaml)
+    cohort: dict[str, Any]  # {name, mode: ai_first | human_led | hybrid, draw}: fixed when the conversation starts
+    deferred: list[dict[str, Any]]  # per turn: hybrid's soft triggers, counted as complexity instead of handing off
+    orchestration: dict[str, Any] | None  # per turn (hybrid): the complexity score, its points and who acts
+    delegation: dict[str, Any] | None  # a task an agent gave the AI: {task, collect, then, agent, turn}
+    csat: dict[str, Any] | None  # {asked: turn, after: goodbye | resolve, score, source: customer | proxy}
 
 
-def new_conversation(conversation_id: str, customer: Customer, channel: str = "chat") -> ConversationState:
+def new_conversation(conversation_id: str, customer: Customer, channel: str = "chat",
+                     cohort: dict[str, Any] | None = None) -> ConversationState:
     """The state a conversation starts from (its first checkpoint)."""
     return ConversationState(
         conversation_id=conversation_id,
         channel=channel,
         customer=customer,
+        cohort=cohort or {"name": "default", "mode": "ai_first", "draw": None},
         mode="ai",
         turn=0,
         facts={},

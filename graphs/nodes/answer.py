@@ -65,12 +65,16 @@ def _template(state: ConversationState, deps: Deps) -> str | None:
     if decision.get("action") == "escalate":
         language = state.get("customer", {}).get("language", "en")
         key = "handoff.notice" if deps.speaks(language) else "handoff.notice_language"
+        key = (decision.get("args") or {}).get("notice") or key  # the modes' own notices (guardrails/modes.yaml)
         notice = messages.get(key, wait=_wait_sentence(state, deps))
         preface = (decision.get("args") or {}).get("preface")  # a rail's refusal said before the handoff notice
         return f"{messages.get(preface)} {notice}" if preface else notice
     key = decision.get("template")
     if key:
-        return messages.get(key, **(decision.get("args") or {}))
+        values = dict(decision.get("args") or {})
+        if key.startswith("handoff.hold"):
+            values["wait"] = _wait_sentence(state, deps)
+        return messages.get(key, **values)
     return None
 
 

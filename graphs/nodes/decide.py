@@ -13,8 +13,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graphs import escalation
+from graphs import delegation, escalation
 from graphs.context import Deps
+from graphs.nodes.orchestrate import holding, operating_mode
 from graphs.nodes.understand import yes_no
 from graphs.state import ConversationState
 
@@ -47,7 +48,11 @@ def decide(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     update: dict[str, Any] = {}
 
     if state.get("mode") == "human":
-        return {"decision": _decision("queue", template="handoff.queued")}
+        if state.get("delegation"):  # an agent gave the AI a task: collect what it needs
+            return delegated(state, deps)
+        if not holding(state, deps):
+            return {"decision": _decision("queue", template="handoff.queued")}
+        return _hold(state, deps)  # hybrid: queued, nobody has taken it yet — the AI keeps helping meanwhile
     # Triggers come first: "I want a person" works in any language, and a high-stakes message never waits.
 
     signals = escalation.Signals(
@@ -64,8 +69,13 @@ def decide(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         abusive=bool((state.get("rail_flags") or {}).get("abusive")),
     )
     fired = escalation.evaluate(signals, policy)
+    soft = deps.mode_policy().hybrid.soft_triggers if operating_mode(state) == "hybrid" else {}
+    deferred = [t for t in fired if t.reason in soft]  # hybrid: complexity points for the orchestrator instead
+    fired = [t for t in fired if t.reason not in soft]
     if fired:
         return _escalate(fired[0].reason, fired[0].evidence, [t.__dict__ for t in fired])
+    if deferred:
+        update["deferred"] = [t.__dict__ for t in deferred]
     if not deps.speaks(u["language"]):
         return _escalate(
             policy.language.unsupported_reason,
@@ -73,9 +83,15 @@ def decide(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
             [],
         )
     # A reply the LLM fails to write hands off in its own turn (`answer`, policy `system_error`), not here.
+    return dict(update, **_next_step(state, policy.low_confidence))
 
+
+def _next_step(state: ConversationState, low_confidence: Any) -> dict[str, Any]:
+    """What the AI does with an understood message: carry on with a pending question, clarify, or plan the intent."""
+    u = state["understanding"]
+    update: dict[str, Any] = {}
     update["failures"] = state.get("failures", 0) + (1 if u["failure_signal"] else 0)
-    uncertain = policy.low_confidence.uncertain(u["intent"], u["confidence"]) and u["source"] != "carried"
+    uncertain = low_confidence.uncertain(u["intent"], u["confidence"]) and u["source"] != "carried"
     update["low_confidence_streak"] = state.get("low_confidence_streak", 0) + 1 if uncertain else 0
     update["pending"] = None
 
@@ -89,6 +105,45 @@ def decide(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
     else:
         update["decision"] = _plan(u["intent"], state)
     update["pending"] = update["decision"].get("pending")
+    return update
+
+
+def _hold(state: ConversationState, deps: Deps) -> dict[str, Any]:
+    """Hybrid, waiting for a free person: the AI's usual next step, but only read-only tools; anything that would
+    change the order or account is noted for the person (they decide it), with the wait said again."""
+    update = _next_step(state, deps.policies.escalation.low_confidence)
+    decision = update["decision"]
+    allowed = deps.mode_policy().hybrid.hold_tools
+    if decision["action"] == "act" and decision.get("tool") not in allowed:
+        update["decision"] = _decision("answer", template="handoff.hold_noted", args={"wait": ""})
+        update["pending"] = None
+    update["decision"]["args"] = dict(update["decision"].get("args") or {}, holding=True)
+    return update
+
+
+def delegated(state: ConversationState, deps: Deps) -> dict[str, Any]:
+    """An agent's task for the AI: ask for the next missing item; with all of them, run the task's tool (if any),
+    give the conversation back to the agent and record what was collected."""
+    task = state["delegation"] or {}
+    u = state["understanding"]
+    turn = state.get("turn", 0)
+    if u.get("intent") == "human_request":  # the customer wants the person back now
+        return {"delegation": None, "decision": _decision("queue", template="handoff.queued"),
+                "events": [{"rail": "handoff", "action": "delegation_stopped", "reason": task.get("agent"),
+                            "detail": "the customer asked for a person", "turn": turn}]}
+    wanted = delegation.missing(state, task.get("collect") or [])
+    if wanted:
+        return {"decision": _decision("clarify", template=delegation.QUESTIONS[wanted[0]])}
+    got = {slot: delegation.value(slot, state) for slot in task.get("collect") or []}
+    done = {"rail": "handoff", "action": "delegation_done", "reason": task.get("agent"),
+            "detail": f"{task.get('task')}: " + ", ".join(f"{k} {v}" for k, v in got.items()), "turn": turn}
+    update: dict[str, Any] = {"delegation": None, "events": [done], "pending": None}
+    if task.get("then") and got.get("order_id"):
+        tool, args = order_tool_call("order_status", got["order_id"], state["message"]) \
+            if task["then"] == "get_order" else (task["then"], {"order_id": got["order_id"]})
+        update["decision"] = _decision("act", tool=tool, args=args, template="handoff.delegation_done")
+    else:
+        update["decision"] = _decision("answer", template="handoff.delegation_done")
     return update
 
 

@@ -8,6 +8,7 @@ from langgraph.runtime import Runtime
 
 from bot.checks import Grounding
 from graphs.context import Deps
+from graphs.nodes import rating
 from graphs.state import ConversationState
 
 
@@ -52,13 +53,24 @@ def tools_ok(state: ConversationState) -> tuple[str, ...]:
 
 
 def reply(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    """Record the bot's turn in the transcript (with the intent and sentiment it answered)."""
+    """Record the bot's turn in the transcript (with the intent and sentiment it answered); a goodbye to the AI
+    ends with the CSAT question (`graphs.nodes.rating`)."""
+    deps = runtime.context
     understanding = state.get("understanding") or {}
+    said = state.get("reply", "")
+    update: dict[str, Any] = {}
+    if understanding.get("intent") == "goodbye" and state.get("mode") == "ai" and not state.get("blocked"):
+        ask, asked = rating.question(state, deps, "goodbye")
+        if ask:
+            deps.emit((" " if said else "") + ask)
+            said, update["csat"] = f"{said} {ask}".strip(), asked
+            update["reply"] = said
     return {
+        **update,
         "transcript": [
             {
                 "role": "bot",
-                "text": state.get("reply", ""),
+                "text": said,
                 "ts": runtime.context.clock(),
                 "turn": state["turn"],
                 "intent": understanding.get("intent"),

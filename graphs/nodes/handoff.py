@@ -25,7 +25,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from bot.handoff import build_package
+from graphs import delegation
 from graphs.context import Deps
+from graphs.nodes import rating
 from graphs.state import ConversationState
 
 WRITTEN = ("summary", "summary_source", "suggested_reply", "suggested_reply_source")
@@ -41,6 +43,8 @@ def escalate(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]
         "turn": state["turn"],
         "at": deps.clock(),
         "language": state.get("customer", {}).get("language", "en"),
+        "holding": bool((decision.get("args") or {}).get("holding")),  # hybrid: the AI stays until a person is free
+        "operating_mode": (state.get("cohort") or {}).get("mode", "ai_first"),
     }
     return {
         "mode": "human",
@@ -98,15 +102,20 @@ def wait_for_human(state: ConversationState, runtime: Runtime[Deps]) -> dict[str
         text = deps.redact(str(event.get("text", "")).strip())
         return {
             "human_event": "agent_reply",
+            "delegation": None,  # replying takes back a task given to the AI
             "reply": text,
             "transcript": [{"role": "agent", "text": text, "ts": deps.clock(), "turn": state.get("turn", 0),
                             "agent": agent}],
         }
     if kind == "resolve":
         said = deps.policies.messages.get("handoff.resolved")
+        ask, asked = rating.question(state, deps, "resolve")
+        said = f"{said} {ask}".strip()
         return {
             "human_event": "resolve",
             "mode": "closed",
+            "delegation": None,
+            **({"csat": asked} if asked else {}),
             "reply": said,
             "transcript": [{"role": "system", "text": said, "ts": deps.clock(), "turn": state.get("turn", 0)}],
             "events": [{"rail": "handoff", "action": "resolve", "reason": agent, "detail": ""}],
@@ -114,6 +123,13 @@ def wait_for_human(state: ConversationState, runtime: Runtime[Deps]) -> dict[str
     if kind == "agent_tool":
         return {"human_event": "agent_tool", "reply": "",
                 "agent_request": {"result": dict(event.get("result") or {}), "agent": agent}}
+    if kind == "delegate":
+        return _delegate(state, deps, event, agent)
+    if kind == "take_back":
+        task = (state.get("delegation") or {}).get("task")
+        return {"human_event": "take_back", "delegation": None, "reply": "",
+                "events": [{"rail": "handoff", "action": "take_back", "reason": agent, "detail": task or "",
+                            "turn": state.get("turn", 0)}]}
     if kind == "hand_back":
         note = deps.redact(str(event.get("note", "")).strip())
         said = deps.policies.messages.get("handoff.handed_back", note="")
@@ -129,6 +145,24 @@ def wait_for_human(state: ConversationState, runtime: Runtime[Deps]) -> dict[str
             "events": [{"rail": "handoff", "action": "hand_back", "reason": agent, "detail": note[:200]}],
         }
     raise ValueError(f"unknown event for a conversation waiting for a human: {event!r}")
+
+
+def _delegate(state: ConversationState, deps: Deps, event: dict[str, Any], agent: str) -> dict[str, Any]:
+    """An agent gives the AI a task (guardrails/modes.yaml `delegation`): the AI asks for the first missing item."""
+    name = str(event.get("task", ""))
+    task = deps.mode_policy().delegation.get(name)
+    if task is None:
+        raise ValueError(f"unknown delegation task {name!r}")
+    wanted = delegation.missing(state, list(task.collect))
+    ask = deps.policies.messages.get(delegation.QUESTIONS[wanted[0]]) if wanted else ""
+    turn = state.get("turn", 0)
+    return {
+        "human_event": "delegate",
+        "delegation": delegation.task_record(name, task, agent, turn),
+        "reply": ask,
+        "transcript": [{"role": "bot", "text": ask, "ts": deps.clock(), "turn": turn}] if ask else [],
+        "events": [{"rail": "handoff", "action": "delegate", "reason": agent, "detail": name, "turn": turn}],
+    }
 
 
 def assist_tool(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -165,6 +199,6 @@ def route_after_wait(state: ConversationState) -> str:
         return "receive"
     if event == "agent_tool":
         return "assist_tool"
-    if event == "agent_reply":
+    if event in ("agent_reply", "delegate", "take_back"):
         return "wait_for_human"
     return "end"

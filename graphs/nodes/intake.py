@@ -25,6 +25,8 @@ def receive(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "blocked": False,
         "rail_flags": {},
         "check_events": [],
+        "deferred": [],
+        "orchestration": None,
     }
 
 

@@ -217,5 +217,6 @@ def test_the_chat_shows_agent_messages_as_they_arrive(engine):
     [said] = watcher.poll()
     assert said.startswith("Hi Alice") and "alice.martin@example.com" not in said and "[EMAIL" not in said
     desk.resolve(conv, "sam")
-    assert watcher.poll() == [engine.deps.policies.messages.get("handoff.resolved")]
+    messages = engine.deps.policies.messages
+    assert watcher.poll() == [messages.get("handoff.resolved") + " " + messages.get("csat.ask")]
     assert watcher.poll() == []
