@@ -134,6 +134,50 @@ class Desk:
         self._refresh(conversation_id)
         return recorded
 
+    def lookup(self, conversation_id: str, query: str, k: int = 3) -> list[dict[str, Any]]:
+        """AI assist: the knowledge-base passages that answer `query` (the agent's words, or the customer's last
+        message when empty), best first, with their scores; only those above the KB's answer threshold."""
+        self._entry(conversation_id)
+        if not query.strip():
+            transcript = self.engine.state(conversation_id).get("transcript", [])
+            said = [t["text"] for t in transcript if t["role"] == "customer"]
+            query = said[-1] if said else ""
+        if not query.strip():
+            raise QueueError("nothing to look up: give a question")
+        kb = self.engine.deps.kb
+        return [{"title": p.title, "text": p.text, "source": p.source, "score": round(p.score, 3)}
+                for p in kb.search(query[:500], k)
+                if p.score >= kb.threshold]
+
+    # -- hybrid: work given to the AI and taken back ----------------------------------------------------------------
+    def delegate(self, conversation_id: str, agent: str, task: str) -> TurnResult:
+        """Give the AI a data-gathering task of guardrails/modes.yaml `delegation` (e.g. `order_details`): it asks
+        the customer for what is missing, runs the task's tool, and hands the conversation back to `agent`."""
+        from graphs import delegation
+
+        tasks = self.engine.deps.mode_policy().delegation
+        if task not in tasks:
+            raise QueueError(f"unknown task {task!r}; guardrails/modes.yaml delegation has: {', '.join(sorted(tasks))}")
+        self.queue.require_holder(conversation_id, agent)
+        state = self.engine.state(conversation_id)
+        if state.get("delegation"):
+            raise QueueError(f"the AI is already on a task for conversation {conversation_id}: take it back first")
+        if not delegation.missing(state, list(tasks[task].collect)):
+            raise QueueError(f"conversation {conversation_id} already has {', '.join(tasks[task].collect)}: "
+                             "nothing for the AI to collect")
+        result = self.engine.agent_event(conversation_id, {"kind": "delegate", "task": task, "agent": agent})
+        self._refresh(conversation_id)
+        return result
+
+    def take_back(self, conversation_id: str, agent: str) -> TurnResult:
+        """Stop the AI's task and carry on yourself (replying does the same)."""
+        self.queue.require_holder(conversation_id, agent)
+        if not self.engine.state(conversation_id).get("delegation"):
+            raise QueueError(f"the AI has no task in conversation {conversation_id}")
+        result = self.engine.agent_event(conversation_id, {"kind": "take_back", "agent": agent})
+        self._refresh(conversation_id)
+        return result
+
     def _refresh(self, conversation_id: str) -> None:
         """Queue the package again with what the agent did (their replies and tool runs), keeping its status."""
         state = self.engine.state(conversation_id)

@@ -27,6 +27,7 @@ ORDER_TOOLS = {
 }
 KB_INTENTS = {"billing", "shipping_info", "complaint", "account_update", "product_question"}
 SMALL_TALK = {"greeting", "goodbye", "thanks"}
+NOTED_WHILE_HOLDING = {"complaint", "human_request"}  # hybrid, waiting for a person: noted for them, not answered
 # "how long does a refund take?" asks about the policy; "I want to return my lamp" asks for an action.
 _POLICY_QUESTION = re.compile(
     r"^\s*(how|what|when|which|why|is|are|do|does|can i|could i|may i|will)\b|\bpolicy\b|\bhow (long|many|much|do|does)\b",
@@ -114,8 +115,13 @@ def _hold(state: ConversationState, deps: Deps) -> dict[str, Any]:
     update = _next_step(state, deps.policies.escalation.low_confidence)
     decision = update["decision"]
     allowed = deps.mode_policy().hybrid.hold_tools
-    if decision["action"] == "act" and decision.get("tool") not in allowed:
-        update["decision"] = _decision("answer", template="handoff.hold_noted", args={"wait": ""})
+    changes = decision["action"] == "act" and decision.get("tool") not in allowed
+    if changes or state["understanding"].get("intent") in NOTED_WHILE_HOLDING:
+        update["decision"] = _decision("answer", template="handoff.hold_noted")
+        order_id = (decision.get("args") or {}).get("order_id")
+        if changes and order_id and "get_order" in allowed:  # look the order up for the person who will act on it
+            update["decision"] = _decision("act", tool="get_order", args={"order_id": order_id},
+                                           template="handoff.hold_noted")
         update["pending"] = None
     update["decision"]["args"] = dict(update["decision"].get("args") or {}, holding=True)
     return update
