@@ -2,7 +2,8 @@
 
 Every subcommand opens the shared database (`BOT_DB_URL`), so the desk can run beside `bot chat` in another process
 or on another machine. The LLM is connected only when the AI is asked to draft. `desk` is an interactive loop over
-the same actions that also reads commands from a pipe (one per line).
+the same actions that also reads commands from a pipe (one per line). `signin`, `away`, `signout` and `who` only
+touch the presence table (`bot/presence.py`), so they open the database without building an engine.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # the desk pulls in the engine (LangGraph…): imported only when a command runs
     from bot.desk import Desk, View
+    from bot.presence import AgentPresence, Presence
     from bot.queue import Entry
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ agent_app.add_typer(user_app, name="user")
 out = Console()
 COLOURS = {"urgent": "bold red", "high": "yellow", "normal": "green"}
 ROLES = {"customer": "bold green", "bot": "bold blue", "agent": "bold magenta", "system": "dim"}
+PRESENCE_COLOURS = {"online": "green", "away": "yellow", "offline": "dim"}
 AGENT = typer.Option(None, "--agent", help="Your agent name (default: $BOT_AGENT or your login).")
 SKILLS = typer.Option([], "--skill", help="Only handoffs needing this skill (repeatable).")
 LANGUAGES = typer.Option([], "--language", help="Only handoffs in this language (repeatable).")
@@ -71,6 +74,54 @@ def _desk() -> Iterator[Desk]:
         fail(str(exc))
     finally:
         engine.close()
+
+
+@contextmanager
+def _presence() -> Iterator[Presence]:
+    """The presence table on the configured database (no engine: signing in should not wait for models)."""
+    from bot.cli import _settings, fail
+    from bot.persistence import Database
+    from bot.policy import PolicyError, load_policies
+    from bot.presence import Presence
+
+    settings = _settings()
+    try:
+        policy = load_policies(settings.policy_dir).handoff
+        db = Database.from_settings(settings)
+    except (PolicyError, ValueError) as exc:
+        fail(str(exc))
+    try:
+        yield Presence(db, policy=policy)
+    except (ValueError, TimeoutError) as exc:
+        fail(str(exc))
+    finally:
+        db.close()
+
+
+def sign_in(presence: Presence, agent: str, skills: list[str], languages: list[str],
+            max_concurrent: int | None) -> AgentPresence:
+    """Sign in; what is not given keeps its last value (first time: any skill, English, 3). `--skill any` clears
+    the skills (any skill) — so that coming back from `away` is just `signin`."""
+    before = presence.get(agent)
+    chosen = () if "any" in skills else tuple(skills) if skills else (before.skills if before else ())
+    return presence.sign_in(agent, chosen, tuple(languages) or (before.languages if before else ("en",)),
+                            max_concurrent if max_concurrent is not None else before.max_concurrent if before else 3)
+
+
+def presence_line(me: AgentPresence) -> str:
+    return (f"{escape(me.agent)} is [{PRESENCE_COLOURS.get(me.status, '')}]{me.status}[/]: skills "
+            f"{', '.join(me.skills) or 'any'}; languages {', '.join(me.languages)}; "
+            f"{me.load} of {me.max_concurrent} conversations")
+
+
+def roster_table(roster: list[AgentPresence]) -> Table:
+    table = Table(title="agents")
+    for name in ("agent", "status", "skills", "languages", "load/max"):
+        table.add_column(name)
+    for a in roster:
+        table.add_row(escape(a.agent), f"[{PRESENCE_COLOURS.get(a.status, '')}]{a.status}[/]",
+                      ", ".join(a.skills) or "any", ", ".join(a.languages), f"{a.load}/{a.max_concurrent}")
+    return table
 
 
 def _connect(desk: Desk) -> None:
@@ -273,6 +324,47 @@ def assist_tool(conversation: str, tool: str, args: list[str] = typer.Argument(N
         out.print(f"{mark} {escape(result['message'])}")
 
 
+@agent_app.command("signin")
+def signin(agent: Optional[str] = AGENT,
+           skill: list[str] = typer.Option([], "--skill", help="A skill you take (repeatable; `any` for all). "
+                                           "Default: as last time, else any."),
+           language: list[str] = typer.Option([], "--language", help="A language you answer in (repeatable). "
+                                              "Default: as last time, else en."),
+           max_: Optional[int] = typer.Option(None, "--max", help="Conversations you hold at once, 1-50. "
+                                              "Default: as last time, else 3.")) -> None:
+    """Go online: `next` then routes you by these skills and languages, up to --max conversations."""
+    with _presence() as p:
+        out.print(presence_line(sign_in(p, _agent(agent), skill, language, max_)))
+
+
+@agent_app.command("away")
+def away(agent: Optional[str] = AGENT) -> None:
+    """Step away: keep your conversations, take no new ones (`signin` to come back)."""
+    with _presence() as p:
+        out.print(presence_line(p.set_status(_agent(agent), "away")))
+
+
+@agent_app.command("signout")
+def signout(agent: Optional[str] = AGENT) -> None:
+    """Go offline (your skills and limit are kept for the next `signin`)."""
+    with _presence() as p:
+        name = _agent(agent)
+        out.print(f"{escape(name)} is offline" if p.sign_out(name) else f"{escape(name)} was not signed in")
+
+
+@agent_app.command("who")
+def who(json_out: bool = typer.Option(False, "--json", help="The roster as a JSON array.")) -> None:
+    """Who is signed in: status, skills, languages and load."""
+    with _presence() as p:
+        roster = p.roster()
+        if json_out:
+            sys.stdout.write(json.dumps([a.as_json() for a in roster], ensure_ascii=False) + "\n")
+        elif roster:
+            out.print(roster_table(roster))
+        else:
+            out.print("Nobody has signed in.")
+
+
 @agent_app.command("desk")
 def desk(agent: Optional[str] = AGENT) -> None:
     """Interactive desk: `help` lists the commands. Reads one command per line from a pipe too."""
@@ -285,7 +377,8 @@ class _Session:
     """The interactive loop: a current conversation, the last draft, one command per line."""
 
     HELP = ("queue | claim <n|id> | next | show [id] | reply <text> | draft [instruction] | send | "
-            "tool <name> k=v… | resolve [note] | back <note> | release | quit")
+            "tool <name> k=v… | resolve [note] | back <note> | release | "
+            "signin [--skill S]… [--language L]… [--max N] | away | signout | who | quit")
 
     def __init__(self, desk: Desk, agent: str, console: Console) -> None:
         self.desk, self.agent, self.console = desk, agent, console
@@ -408,3 +501,40 @@ class _Session:
         self.desk.release(self._needs_current(), self.agent)
         self.console.print(f"released {self.current}")
         self.current = None
+
+    # -- presence -----------------------------------------------------------------------------------------------------
+    def cmd_signin(self, rest: str) -> None:
+        skills, languages, limit = _signin_options(shlex.split(rest))
+        self.console.print(presence_line(sign_in(self.desk.engine.presence, self.agent, skills, languages, limit)))
+
+    def cmd_away(self, rest: str) -> None:
+        self.console.print(presence_line(self.desk.engine.presence.set_status(self.agent, "away")))
+
+    def cmd_signout(self, rest: str) -> None:
+        name = escape(self.agent)
+        self.console.print(f"{name} is offline" if self.desk.engine.presence.sign_out(self.agent)
+                           else f"{name} was not signed in")
+
+    def cmd_who(self, rest: str) -> None:
+        roster = self.desk.engine.presence.roster()
+        self.console.print(roster_table(roster) if roster else "Nobody has signed in.")
+
+
+def _signin_options(words: list[str]) -> tuple[list[str], list[str], int | None]:
+    """`--skill S`, `--language L` (repeatable) and `--max N`, as on the command line."""
+    skills: list[str] = []
+    languages: list[str] = []
+    limit: int | None = None
+    usage = "signin [--skill S]… [--language L]… [--max N]"
+    while words:
+        option = words.pop(0)
+        if option not in ("--skill", "--language", "--max") or not words:
+            raise UsageError(usage)
+        value = words.pop(0)
+        if option == "--max":
+            if not value.isdigit():
+                raise UsageError(f"--max is a whole number from 1 to 50, got {value!r}")
+            limit = int(value)
+        else:
+            (skills if option == "--skill" else languages).append(value)
+    return skills, languages, limit

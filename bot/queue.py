@@ -8,6 +8,11 @@ exactly one wins, and a handoff is never delivered twice or lost.
 Statuses: `waiting` → `claimed` (by one agent) → `resolved` | `returned` (handed back to the AI); a claimed handoff
 can be released to `waiting` again. A conversation has at most one open (waiting or claimed) handoff: a new one for
 the same conversation (after a hand-back) gets its own row, keyed by the turn it was made at.
+
+With a :class:`bot.presence.Presence`, agents who signed in are held to what they declared: no claim beyond their
+`max_concurrent`, no new work through `next` while away or offline, `next` routed by their skills and languages,
+and the customer's wait estimated from who is online. Agents who never signed in work as before, so a desk that
+does not use presence (a script, an old client) is not locked out.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ import json
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.handoff import aged_priority
 from bot.persistence import Database
 from bot.policy import PRIORITY_RANK, HandoffPolicy
+
+if TYPE_CHECKING:
+    from bot.presence import AgentPresence, Presence
 
 OPEN = ("waiting", "claimed")
 STATUSES = ("waiting", "claimed", "resolved", "returned")
@@ -28,6 +36,10 @@ STATUSES = ("waiting", "claimed", "resolved", "returned")
 
 class QueueError(ValueError):
     """A desk action that the handoff's state does not allow (said in one clear sentence)."""
+
+
+class AtCapacity(QueueError):
+    """The agent already holds as many conversations as they signed in for."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +60,12 @@ class Entry:
 class Queue:
     """The handoff queue over a :class:`Database` (its connection and write lock are shared)."""
 
-    def __init__(self, db: Database, policy: HandoffPolicy, clock: Any = time.time) -> None:
+    def __init__(self, db: Database, policy: HandoffPolicy, clock: Any = time.time, *,
+                 presence: Presence | None = None) -> None:
         self.db = db
         self.policy = policy
         self.clock = clock
+        self.presence = presence
 
     # -- the graph side ---------------------------------------------------------------------------------------------
     def put(self, package: dict[str, Any]) -> None:
@@ -73,7 +87,15 @@ class Queue:
         Median time from queued to claimed over the last `wait_history` claims within `wait_window_hours`, times the
         customer's place in the queue (handoffs of higher or equal priority queued before) divided by the number of
         agents who claimed something in that window.
+
+        With presence in use (some agent has a presence row) and a package that names its `skill` and `language`,
+        the divisor is the agents online now who can take it, not who worked earlier in the day: after a shift
+        ends, yesterday's claimers say nothing about today. When nobody online can take it the answer is None, so
+        the customer is told an agent will come when one is free rather than a time nobody will keep.
         """
+        able = self._able(package)
+        if able is not None and not able:
+            return None
         now = self.clock()
         since = now - self.policy.wait_window_hours * 3600
         with self.db.reading() as conn:
@@ -86,7 +108,7 @@ class Queue:
         if not rows:
             return None
         median = statistics.median(max(0.0, r[0]) for r in rows) / 60
-        agents = max(1, len({r[1] for r in rows}))
+        agents = len(able) if able else max(1, len({r[1] for r in rows}))
         mine = PRIORITY_RANK.get((package or {}).get("priority", "normal"), 2)
         me = (package or {}).get("conversation_id")
         ahead = sum(1 for cid, level, _ in waiting if cid != me and PRIORITY_RANK.get(level, 2) <= mine)
@@ -117,7 +139,12 @@ class Queue:
         return self._entry(*row) if row else None
 
     def claim(self, conversation_id: str, agent: str) -> Entry:
-        """Take a waiting handoff. Exactly one of several agents racing for it wins; the others get a QueueError."""
+        """Take a waiting handoff. Exactly one of several agents racing for it wins; the others get a QueueError.
+
+        An agent with a presence row is refused (AtCapacity) once they hold `max_concurrent` conversations; the
+        count is made in the same transaction as the claim, so two claims at once cannot both slip under it. An
+        explicit claim is allowed while away or offline: the agent chose that conversation (e.g. to finish it).
+        """
         with self.db.transaction() as conn:
             row = self._open(conn, conversation_id)
             status, holder, turn = row
@@ -126,6 +153,8 @@ class Queue:
             elif status == "claimed":
                 raise QueueError(f"conversation {conversation_id} is already claimed by {holder}")
             else:
+                if self.presence is not None:
+                    _check_room(self.presence.locked(conn, agent))
                 conn.execute(
                     "UPDATE handoffs SET status = 'claimed', claimed_by = ?, claimed_at = ?, updated_at = ?"
                     " WHERE conversation_id = ? AND turn = ? AND status = 'waiting'",
@@ -137,13 +166,26 @@ class Queue:
 
     def claim_next(self, agent: str, *, skills: tuple[str, ...] = (), languages: tuple[str, ...] = ()) -> Entry | None:
         """Claim the most urgent waiting handoff this agent can take (their skills and languages; returning
-        conversations wait for the agent who handed them back, when that agent asks)."""
+        conversations wait for the agent who handed them back, when that agent asks).
+
+        For an agent with a presence row, skills and languages not given are the ones they signed in with, and an
+        agent who is away or offline, or at capacity, is refused: `next` is how new work arrives, and someone who
+        stepped away must not be handed a customer who then waits on nobody.
+        """
+        me = self.presence.get(agent) if self.presence is not None else None
+        if me is not None:
+            if me.status != "online":
+                raise QueueError(f"agent {agent} is {me.status}: sign in (status online) to take new conversations")
+            _check_room(me)
+            skills, languages = skills or me.skills, languages or me.languages
         for entry in self.entries(("waiting",), skills=skills, languages=languages):
             preferred = entry.package.get("preferred_agent")
             if preferred and preferred != agent and entry.waiting_minutes < self.policy.aging_minutes:
                 continue
             try:
                 return self.claim(entry.package["conversation_id"], agent)
+            except AtCapacity:
+                raise
             except QueueError:
                 continue  # another agent was faster: take the next one
         return None
@@ -182,6 +224,13 @@ class Queue:
             )
 
     # -- helpers ----------------------------------------------------------------------------------------------------
+    def _able(self, package: dict[str, Any] | None) -> list[AgentPresence] | None:
+        """Online agents who can take the package; None when presence does not apply (no presence, no agent with
+        a row, or a package that does not say its skill and language)."""
+        if self.presence is None or not package or not package.get("skill") or not package.get("language"):
+            return None
+        return self.presence.able(package["skill"], package["language"])
+
     def _open(self, conn: Any, conversation_id: str) -> tuple[str, str | None, int]:
         row = conn.execute(
             "SELECT status, claimed_by, turn FROM handoffs WHERE conversation_id = ? AND status IN ('waiting',"
@@ -202,3 +251,9 @@ class Queue:
         level = aged_priority(data.get("priority", "normal"), waited, self.policy) if status == "waiting" \
             else data.get("priority", "normal")
         return Entry(data, status, claimed_by, waited, level)
+
+
+def _check_room(me: AgentPresence | None) -> None:
+    if me is not None and me.load >= me.max_concurrent:
+        raise AtCapacity(f"agent {me.agent} is at capacity ({me.load} of {me.max_concurrent} conversations):"
+                         " resolve, hand back or release one first")

@@ -1,6 +1,10 @@
 """Agent endpoints: log in, the live queue, a handoff's package, and the desk's actions (claim, reply, resolve,
 hand back, AI draft, tool runs). Each action is :class:`bot.desk.Desk`'s, the same code as `bot agent`; a refusal of
 the desk (claimed by someone else, already resolved, an empty reply) comes back as 409 with its sentence.
+
+Presence (`bot/presence.py`, the same table as `bot agent signin`): logging in does not make an agent available —
+being signed in to read the queue is not the same as taking customers — but logging out signs them out, so nobody
+is counted as online (and told to customers as coming) after closing the console.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ async def logout(request: Request, response: Response, caller: AgentCaller = Dep
     cookie = request.cookies.get(COOKIE)
     if cookie:
         context(request).sessions.close_agent_session(cookie)
+    await run_in_threadpool(context(request).engine.presence.sign_out, caller.agent.name)
     response.delete_cookie(COOKIE, path="/")
 
 
@@ -63,6 +68,50 @@ async def me(caller: AgentCaller = Depends(agent_caller)) -> dict[str, Any]:
 async def queue(request: Request, caller: AgentCaller = Depends(agent_caller)) -> dict[str, Any]:
     entries = await run_in_threadpool(context(request).desk.waiting, statuses=("waiting", "claimed"))
     return {"handoffs": [_card(e.as_json()) for e in entries]}
+
+
+@router.get("/presence", summary="Who is signed in to take handoffs: status, skills, languages, load")
+async def presence(request: Request, caller: AgentCaller = Depends(agent_caller)) -> dict[str, Any]:
+    roster = await run_in_threadpool(context(request).engine.presence.roster)
+    me = next((a.as_json() for a in roster if a.agent == caller.agent.name), None)
+    return {"agents": [a.as_json() for a in roster], "me": me}
+
+
+@router.post("/presence", summary="Set your own status (online, away, offline), skills, languages and limit")
+async def set_presence(request: Request, caller: AgentCaller = Depends(agent_caller)) -> dict[str, Any]:
+    """Fields left out keep their current values; the first time, the account's skills and languages (else any
+    skill, English) and a limit of 3."""
+    body = await json_body(request)
+    status = body.get("status")
+    if status not in ("online", "away", "offline"):
+        raise HTTPException(422, "status must be online, away or offline")
+    for key in ("skills", "languages"):
+        if key in body and (not isinstance(body[key], list) or not all(isinstance(v, str) for v in body[key])):
+            raise HTTPException(422, f"{key} must be a list of strings")
+    limit = body.get("max_concurrent")
+    if "max_concurrent" in body and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise HTTPException(422, "max_concurrent must be a whole number")
+    agent, presence = caller.agent, context(request).engine.presence
+
+    def change() -> dict[str, Any] | None:
+        if status == "offline":
+            presence.sign_out(agent.name)
+        else:
+            me = presence.get(agent.name)
+            presence.sign_in(agent.name,
+                             body.get("skills", me.skills if me else agent.skills),
+                             body.get("languages", me.languages if me else agent.languages or ("en",)),
+                             body.get("max_concurrent", me.max_concurrent if me else 3))
+            if status == "away":
+                presence.set_status(agent.name, "away")
+        found = presence.get(agent.name)
+        return found.as_json() if found else None
+
+    try:
+        me = await run_in_threadpool(change)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"me": me}
 
 
 def _card(entry: dict[str, Any]) -> dict[str, Any]:

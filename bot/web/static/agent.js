@@ -6,6 +6,12 @@ const NETWORK_ERROR = "Network error, please try again";
 const REFRESH_MS = 2000;
 const PRIORITIES = { urgent: "Urgent", high: "High", normal: "Normal" };
 const ROLE_LABELS = { customer: "Customer", bot: "Assistant", agent: "Agent", system: "System" };
+const PRESENCE_EVERY = 5; // queue refreshes per presence refresh (about every 10 s; a change shows at once)
+const PRESENCE_SAID = {
+  online: "You are online: new conversations can come to you.",
+  away: "You are away: you keep your conversations and take no new ones.",
+  offline: "You are offline: you take no new conversations.",
+};
 
 const $ = (id) => document.getElementById(id);
 const el = Object.fromEntries([
@@ -13,12 +19,13 @@ const el = Object.fromEntries([
   "agent-bar", "agent-name", "logout", "queue", "queue-count", "queue-empty", "package-empty",
   "package-body", "package-title", "package-returning", "package-meta", "summary", "suggested-actions", "facts",
   "actions-taken", "transcript", "reply", "send-reply", "claim", "release", "draft", "draft-instruction", "resolve",
-  "resolve-note", "hand-back", "hand-back-note",
+  "resolve-note", "hand-back", "hand-back-note", "presence-status", "presence-details",
 ].map((id) => [id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), $(id)]));
 
 // generation: bumped on login/logout so stale timers and answers are ignored; openToken: same for the open package.
 const state = { agent: null, csrf: null, generation: 0, queueTimer: null, queueDelay: REFRESH_MS, queueFailing: false,
-  openId: null, openToken: 0, pkg: null, pkgTimer: null, busy: false, rendered: {}, prefilled: false };
+  openId: null, openToken: 0, pkg: null, pkgTimer: null, busy: false, rendered: {}, prefilled: false,
+  presence: "offline", polls: 0 };
 const queueSigs = new WeakMap(); // button -> JSON of the entry it shows (rebuild its content only on change)
 
 const apiError = (message, status) => Object.assign(new Error(message), { status });
@@ -184,6 +191,7 @@ async function pollQueue(gen) {
     const data = await api("/api/agent/queue");
     if (gen !== state.generation) return;
     renderQueue(data && data.handoffs);
+    if (++state.polls % PRESENCE_EVERY === 0) refreshPresence(gen);
     if (state.queueFailing) showError("");
     Object.assign(state, { queueFailing: false, queueDelay: REFRESH_MS });
   } catch (err) {
@@ -347,6 +355,7 @@ async function act(path, body, onOk) {
     const data = await api(`/api/agent/handoffs/${enc(id)}/${path}`, { method: "POST", body });
     if (id === state.openId) await onOk(data);
     pollQueueNow();
+    refreshPresence(state.generation); // a claim or a resolve changes the load shown by the status
   } catch (err) {
     handleError(err);
   } finally {
@@ -362,12 +371,55 @@ function pollQueueNow() {
 
 const refreshNow = () => refreshPackage(state.openToken);
 
+// ---------- Presence (the status beside the agent's name) ----------
+function presenceText(me) {
+  if (!me || typeof me !== "object") return "Not taking new conversations.";
+  const skills = Array.isArray(me.skills) && me.skills.length ? me.skills.join(", ") : "any";
+  const languages = Array.isArray(me.languages) && me.languages.length ? me.languages.join(", ") : "—";
+  return `Skills: ${skills} · Languages: ${languages} · ${me.load ?? 0} of ${me.max_concurrent ?? "?"} conversations`;
+}
+
+// `force`: set the select even while it has focus (after the agent's own change); a timed refresh leaves it alone.
+function renderPresence(me, force = false) {
+  const status = me && has(PRESENCE_SAID, me.status) ? me.status : "offline";
+  state.presence = status;
+  if (force || document.activeElement !== el.presenceStatus) el.presenceStatus.value = status;
+  const text = presenceText(me);
+  if (el.presenceDetails.textContent !== text) el.presenceDetails.textContent = text;
+}
+
+async function refreshPresence(gen) {
+  try {
+    const data = await api("/api/agent/presence");
+    if (gen === state.generation) renderPresence(data && data.me);
+  } catch (err) {
+    if (err.status === 401 && gen === state.generation) handleError(err); // otherwise the queue reports it
+  }
+}
+
+el.presenceStatus.addEventListener("change", async () => {
+  const status = el.presenceStatus.value;
+  const gen = state.generation;
+  clearError();
+  try {
+    const data = await api("/api/agent/presence", { method: "POST", body: { status } });
+    if (gen !== state.generation) return;
+    renderPresence(data && data.me, true);
+    announce(PRESENCE_SAID[state.presence]);
+  } catch (err) {
+    if (gen !== state.generation) return;
+    el.presenceStatus.value = state.presence; // the status did not change: show the one that holds
+    handleError(err);
+  }
+});
+
 // ---------- Session ----------
 function showLogin(message = "") {
   state.generation += 1;
   clearTimeout(state.queueTimer);
   closePackage();
-  Object.assign(state, { agent: null, csrf: null });
+  Object.assign(state, { agent: null, csrf: null, presence: "offline", polls: 0 });
+  el.presenceDetails.textContent = "";
   el.queue.replaceChildren();
   el.console.hidden = true;
   el.agentBar.hidden = true;
@@ -387,6 +439,7 @@ function enterConsole(me) {
   el.agentBar.hidden = false;
   el.loginPassword.value = "";
   pollQueue(state.generation);
+  refreshPresence(state.generation); // logging in does not change it: show what it is
 }
 
 el.loginForm.addEventListener("submit", async (event) => {
