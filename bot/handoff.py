@@ -147,7 +147,7 @@ def _trail(state: dict[str, Any]) -> list[dict[str, Any]]:
 NOT_TOPICS = frozenset({"human_request", "greeting", "goodbye", "thanks", "out_of_scope", "complaint"})
 
 
-def _topic(state: dict[str, Any]) -> str | None:
+def topic(state: dict[str, Any]) -> str | None:
     """What the conversation is about: its last store intent ("where is A10002" → "I want a person" → order_status)."""
     current = (state.get("understanding") or {}).get("intent")
     for intent in [current] + list(reversed(state.get("intents") or [])):
@@ -170,10 +170,10 @@ def build_package(state: dict[str, Any], handoff: dict[str, Any], now: float, po
     understanding = state.get("understanding") or {}
     trail = _trail(state)
     intent = understanding.get("intent")
-    topic = _topic(state)
+    about = topic(state)
     reason = handoff["reason"]
     returning = _returning(state)
-    suggestions = [s for s in (policy.suggested_by_reason.get(reason), policy.suggested_by_intent.get(topic or ""))
+    suggestions = [s for s in (policy.suggested_by_reason.get(reason), policy.suggested_by_intent.get(about or ""))
                    if s] or [policy.suggested_default]
     if returning:
         suggestions.insert(0, f"Returning after a hand-back to the AI ({returning['handbacks']}x): the AI could not"
@@ -191,7 +191,7 @@ def build_package(state: dict[str, Any], handoff: dict[str, Any], now: float, po
         triggers=handoff.get("triggers", []),
         priority=priority(reason, customer.get("tier", "standard"), trail[-1]["sentiment"] if trail else None,
                           policy, returning=returning is not None),
-        skill=skill(reason, topic, policy),
+        skill=skill(reason, about, policy),
         language=handoff.get("language") or customer.get("language", "en"),
         customer=PackageCustomer(id=customer.get("id"), name=name, tier=customer.get("tier", "standard"),
                                  language=customer.get("language", "en"), known=bool(customer.get("known"))),
@@ -205,8 +205,8 @@ def build_package(state: dict[str, Any], handoff: dict[str, Any], now: float, po
         facts=state.get("facts") or {},
         actions_taken=state.get("actions_taken") or [],
         suggested_actions=suggestions,
-        topic=topic,
-        suggested_tools=list(policy.tools_by_intent.get(topic or "", [])),
+        topic=about,
+        suggested_tools=list(policy.tools_by_intent.get(about or "", [])),
         suggested_reply=handoff.get("suggested_reply") or (
             f"Hi{' ' + name.split()[0] if name else ''}, I'm from the support team and I've read your conversation"
             " so far. I'll take it from here."),

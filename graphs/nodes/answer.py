@@ -19,12 +19,15 @@ from langgraph.runtime import Runtime
 
 from bot import tools
 from bot.checks import Grounding, OutputVerdict
+from bot.handoff import skill, topic
 from bot.llm import LLMError
 from bot.store.kb import excerpt
 from bot.streaming import SentenceBuffer
 from graphs import prompts
 from graphs.context import Deps
-from graphs.nodes.decide import SMALL_TALK  # their fallbacks are in guardrails/messages.yaml under smalltalk.*
+from graphs.nodes.decide import (
+    SMALL_TALK,  # their fallbacks are in guardrails/messages.yaml under smalltalk.*
+)
 from graphs.nodes.deliver import tools_ok
 from graphs.state import ConversationState
 
@@ -52,7 +55,11 @@ def _first_sentences(text: str, n: int = 2) -> str:
 
 def _wait_sentence(state: ConversationState, deps: Deps) -> str:
     handoff = state.get("handoff") or {}
-    minutes = deps.wait_minutes({"conversation_id": state["conversation_id"], "priority": handoff.get("priority")})
+    reason = handoff.get("reason") or (state.get("decision") or {}).get("reason") or ""
+    language = handoff.get("language") or (state.get("customer") or {}).get("language", "en")
+    # the skill and language let the estimate count only the agents who can take this conversation (presence)
+    minutes = deps.wait_minutes({"conversation_id": state["conversation_id"], "priority": handoff.get("priority"),
+                                 "skill": skill(reason, topic(dict(state)), deps.policies.handoff), "language": language})
     if minutes is None:
         return deps.policies.messages.get("handoff.wait_unknown")
     rounded = max(1, round(minutes))

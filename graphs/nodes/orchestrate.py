@@ -18,7 +18,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from bot.handoff import skill
+from bot.handoff import skill, topic
 from graphs import complexity
 from graphs.context import Deps
 from graphs.state import ConversationState
@@ -75,7 +75,7 @@ def orchestrate(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, A
         deferred = state.get("deferred") or []
         reason = deferred[0]["reason"] if deferred else "complexity"
         decision = _escalation(reason, f"complexity {found.total:g} ≥ {policy.hand_over_at:g}: {found.explain()}")
-    wanted = skill(decision["reason"], u.get("intent"), deps.policies.handoff)
+    wanted = skill(decision["reason"], topic(dict(state)), deps.policies.handoff)
     free = deps.capacity(wanted, customer.get("language", "en")).get("free", 0)
     hold = free == 0
     decision["args"] = dict(decision.get("args") or {}, holding=hold, **({"notice": "handoff.hold"} if hold else {}))

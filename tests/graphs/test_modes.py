@@ -139,6 +139,8 @@ def test_hybrid_an_agent_without_the_skill_does_not_count(mode_engine):
     engine.presence.sign_in("bea", skills=["billing"], max_concurrent=5)
     conv, (result,) = _run(engine, "cust-1", ("my lamp arrived broken and I am really annoyed",))
     assert result.reply.startswith("I've asked a specialist")  # bea is free, but damaged items need `orders`
+    # ... and nobody online can take it, so the customer is not given a time (presence-aware wait)
+    assert engine.deps.policies.messages.get("handoff.wait_unknown") in result.reply
 
 
 def test_hybrid_a_vip_simple_question_stays_with_the_ai_but_a_complaint_does_not(mode_engine, make_engine):
