@@ -126,3 +126,44 @@ def test_handoff_package_written_by_the_model_and_checked(real_engine, capsys):
         print(f"\n  handoff notes on the embedded model: notice after {notice[0]:.2f} s, turn {total:.1f} s; "
               f"summary {package['summary_source']}: {package['summary']!r}; reply {package['suggested_reply_source']}:"
               f" {package['suggested_reply']!r}; draft {draft.source}: {draft.text!r}")
+
+
+def test_human_led_on_the_embedded_model_the_ai_writes_for_the_agent_never_to_the_customer(make_engine, real_llm,
+                                                                                           settings, tmp_path):
+    """guardrails/modes.yaml `human_led`: the first message goes to a person; the model's summary and draft reply
+    are in the package at once; the customer reads the model's words only when the agent sends its draft."""
+    import dataclasses
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from bot.desk import Desk
+    from bot.engine import Engine
+    from bot.summary import check_against_transcript
+
+    policy_dir = tmp_path / "policies"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "guardrails", policy_dir)
+    modes = yaml.safe_load((policy_dir / "modes.yaml").read_text())
+    (policy_dir / "modes.yaml").write_text(yaml.safe_dump(dict(modes, default="human_led")))
+    engine = Engine.from_settings(dataclasses.replace(settings, policy_dir=policy_dir), real_llm)
+    try:
+        conv = engine.start("cust-1")
+        first = engine.turn(conv, "my lamp from order A10002 arrived broken")
+        assert first.handoff and first.handoff_reason == "human_led" and first.operating_mode == "human_led"
+        assert first.reply.startswith("Thanks for your message") and first.llm_calls >= 1  # the notes, not a reply
+        package = engine.queue.get(conv).package
+        assert package["turn"] == 1 and package["suggested_actions"]
+        policy = engine.deps.policies.rails.output
+        for field in ("summary", "suggested_reply"):
+            assert package[field]
+            if package[f"{field}_source"] == "llm":
+                assert not check_against_transcript(package[field], package, policy)
+        desk = Desk(engine)
+        draft = desk.draft(conv)
+        desk.reply(conv, "sam", draft.text)  # the agent sends the AI's draft: only now does the customer read it
+        said = [t for t in engine.state(conv)["transcript"] if t["role"] in ("bot", "agent")]
+        assert said[-1] == dict(said[-1], role="agent", text=draft.text)
+        assert all(t["role"] == "agent" or t["text"].startswith("Thanks for your message") for t in said)
+    finally:
+        engine.close()
