@@ -36,11 +36,23 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings() -> Settings:
+def _settings(mode: str | None = None) -> Settings:
+    """The settings from the environment; `mode` (a command's --mode) overrides BOT_MODE."""
+    import dataclasses
+
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError as exc:
         fail(str(exc))
+    if mode is None:
+        return settings
+    if mode not in ("ai_first", "human_led", "hybrid"):
+        fail(f"--mode {mode!r}: use ai_first, human_led or hybrid")
+    return dataclasses.replace(settings, mode=mode)
+
+
+MODE = typer.Option(None, "--mode", metavar="MODE", help="Every new conversation in this operating mode: ai_first,"
+                    " human_led or hybrid (default: guardrails/modes.yaml, or BOT_MODE).")
 
 
 def _setup_logging(settings: Settings, interactive: bool) -> None:
@@ -133,12 +145,13 @@ def chat(
     json_lines: Optional[bool] = typer.Option(
         None, "--json/--tty", help="Force JSON lines (default when stdin is not a terminal) or the rich chat."
     ),
+    mode: Optional[str] = MODE,
 ) -> None:
     """Chat with the bot in the terminal (JSON lines when stdin is not a TTY)."""
     from bot.chat import decode_lines, run_json, run_tty
     from bot.engine import UnknownCustomer
 
-    settings = _settings()
+    settings = _settings(mode)
     interactive = sys.stdin.isatty() if json_lines is None else not json_lines
     _setup_logging(settings, interactive)
     check_ids(settings, None if conversation else customer, conversation)
@@ -299,12 +312,13 @@ def eval_(
     llm: str = typer.Option("default", help="default (configured/embedded) or stub (no model, for speed)."),
     from_db: bool = typer.Option(False, "--from-db", help="Metrics over stored conversations in BOT_DB_URL."),
     since: Optional[float] = typer.Option(None, "--since", min=0, help="With --from-db: the last N hours only."),
+    mode: Optional[str] = MODE,
 ) -> None:
     """Replay (or grade) recorded conversations and report containment, escalation, intents, rails, latency."""
     from evals.command import EvalInputError, EvalOptions, run_eval
     from evals.metrics import parse_threshold
 
-    settings = _settings()
+    settings = _settings(mode)
     _setup_logging(settings, False)
     if llm not in ("default", "stub"):
         fail(f"--llm {llm!r}: use default or stub")

@@ -53,6 +53,7 @@ class Settings:
     agents_file: Path | None = None  # agent accounts of `bot serve` (default: data_dir/agents.json)
     web_customer_secret: str | None = None  # the store site's key for signing logged-in customer ids (web chat)
     rails: bool = True  # the guardrail layer (bot/rails); only tests of the bare engine turn it off
+    mode: str | None = None  # BOT_MODE: every new conversation in this operating mode (overrides modes.yaml cohorts)
 
     @property
     def embedded(self) -> bool:
@@ -114,6 +115,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
     local_model = get("BOT_LOCAL_MODEL")
     vosk = get("VOSK_MODEL_PATH")
     store_db = get("BOT_STORE_DB")
+    mode = get("BOT_MODE")
+    if mode is not None and mode not in ("ai_first", "human_led", "hybrid"):
+        raise ConfigError(f"BOT_MODE={mode!r}: expected ai_first, human_led or hybrid (or unset: guardrails/modes.yaml)")
     return Settings(
         data_dir=data_dir,
         policy_dir=Path(get("BOT_POLICY_DIR") or _default_policy_dir()).expanduser(),
@@ -129,4 +133,5 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         vosk_model_path=Path(vosk).expanduser() if vosk else None,
         agents_file=Path(agents).expanduser() if (agents := get("BOT_AGENTS_FILE")) else None,
         web_customer_secret=get("BOT_WEB_CUSTOMER_SECRET"),
+        mode=mode,
     )

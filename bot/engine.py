@@ -235,7 +235,7 @@ class Engine:
             vault=Vault(),
         )
         deps.summarizer = summarizer(deps, policies.handoff.llm_summary)
-        deps.modes = LiveModes(settings.policy_dir / "modes.yaml", policies.modes)
+        deps.modes = LiveModes(settings.policy_dir / "modes.yaml", policies.modes, force=settings.mode)
         deps.history = db.customer_history
         pii_key = placeholder_key(settings.data_dir)
         if "input_checks" not in overrides or "output_checks" not in overrides:

@@ -151,6 +151,13 @@ def assign(policy: ModesPolicy, customer: dict[str, Any], channel: str, conversa
     return {"name": DEFAULT_COHORT, "mode": policy.default, "draw": None}
 
 
+def forced(policy: ModesPolicy, mode: str) -> ModesPolicy:
+    """The policy with every customer in one cohort of `mode` (for trying a mode, and `bot eval --mode`)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown operating mode {mode!r}; use one of {', '.join(MODES)}")
+    return policy.model_copy(update={"cohorts": [Cohort(name=f"forced-{mode}", mode=mode)]})  # type: ignore[arg-type]
+
+
 class LiveModes:
     """guardrails/modes.yaml, re-read whenever the file changes (a `stat` per call; the parse only on change).
 
@@ -158,8 +165,9 @@ class LiveModes:
     file must be valid when the bot starts (the caller passes that first policy in).
     """
 
-    def __init__(self, path: Path, policy: ModesPolicy) -> None:
+    def __init__(self, path: Path, policy: ModesPolicy, force: str | None = None) -> None:
         self.path = path
+        self.force = force  # BOT_MODE / --mode: every new conversation in this mode, cohort "forced-<mode>"
         self._policy = policy
         self._stamp = self._stat()
         self._lock = threading.Lock()
@@ -167,12 +175,11 @@ class LiveModes:
 
     def current(self) -> ModesPolicy:
         stamp = self._stat()
-        if stamp == self._stamp:
-            return self._policy
-        with self._lock:
-            if stamp != self._stamp:
-                self._reload(stamp)
-        return self._policy
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._reload(stamp)
+        return forced(self._policy, self.force) if self.force else self._policy
 
     def _reload(self, stamp: tuple[float, int] | None) -> None:
         from bot.policy import PolicyError, load_modes

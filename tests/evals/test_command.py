@@ -176,3 +176,32 @@ def test_a_sample_is_a_stable_share_chosen_by_id(settings, tmp_path, eval_file):
     assert [c["id"] for c in json.loads((tmp_path / "out.json").read_text())["per_conversation"]] == kept
     with pytest.raises(EvalInputError, match="keeps none of the 5"):
         run(settings, tmp_path, [eval_file], sample=0.0001)
+
+
+def test_the_same_recorded_conversations_in_each_operating_mode(settings, tmp_path, eval_file):
+    """`bot eval --mode` (BOT_MODE): QA compares the modes on the same recorded conversations."""
+    import dataclasses
+
+    found = {}
+    for mode in ("ai_first", "human_led", "hybrid"):
+        run(dataclasses.replace(settings, mode=mode), tmp_path, [eval_file], workers=2)
+        written = json.loads((tmp_path / "out.json").read_text())
+        found[mode] = {c["id"]: (c["handoff_turn"], c["handoff_reason"]) for c in written["per_conversation"]}
+        found[mode]["containment"] = written["containment_rate"]
+    assert found["ai_first"]["containment"] == 0.6
+    # human-led: every conversation goes to a person at its first message (a trigger keeps its own reason)
+    assert found["human_led"]["containment"] == 0.0
+    assert found["human_led"]["status"] == (1, "human_led") and found["human_led"]["vip"] == (1, "vip_customer")
+    # hybrid: the VIP's "hi" stays with the AI (tier and soft trigger: 2 points < 3); asking for a person still works
+    assert found["hybrid"]["vip"] == (None, None) and found["hybrid"]["human"] == (2, "customer_request")
+    assert found["hybrid"]["containment"] == 0.8
+
+
+def test_an_unknown_mode_is_refused(tmp_path, eval_file):
+    env = dict(os.environ, BOT_DATA_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "eval", str(eval_file), "--mode", "robots"],
+                         capture_output=True, env=env, text=True)
+    assert out.returncode == 2 and "--mode 'robots': use ai_first, human_led or hybrid" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "eval", str(eval_file)], capture_output=True,
+                         env=dict(env, BOT_MODE="robots"), text=True)
+    assert out.returncode == 2 and "BOT_MODE='robots'" in out.stderr
