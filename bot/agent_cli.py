@@ -39,7 +39,8 @@ class UsageError(ValueError):
 
 agent_app = typer.Typer(help="The agent desk: the handoff queue, packages, replies, AI assist.",
                         invoke_without_command=True)
-assist_app = typer.Typer(help="AI assist: the AI drafts a reply or runs a tool for you.", no_args_is_help=True)
+assist_app = typer.Typer(help="AI assist: the AI drafts a reply, runs a tool or looks up the knowledge base for you.",
+                         no_args_is_help=True)
 agent_app.add_typer(assist_app, name="assist")
 from bot.accounts_cli import user_app  # noqa: E402
 
@@ -155,7 +156,9 @@ def queue_table(entries: list[Entry], width: int = 80) -> Table:
     return table
 
 
-def show_view(view: View, console: Console = out) -> None:
+def show_view(view: View, console: Console = out, operating: dict[str, Any] | None = None) -> None:
+    """The package, top down; `operating` (bot.operating.snapshot) adds who acts: mode, cohort, the orchestrator's
+    reasoning, the AI holding the customer or on a task."""
     p, e = view.package, view.entry
     c = p.get("customer") or {}
     header = (f"[bold]{escape(c.get('name') or 'guest')}[/] ({c.get('id') or 'no account'}, {c.get('tier')}, "
@@ -166,6 +169,8 @@ def show_view(view: View, console: Console = out) -> None:
         r = p["returning"]
         header += (f"\n[yellow]returning[/] after {r['handbacks']} hand-back(s) by {escape(str(r.get('last_agent')))}:"
                    f" {escape(str(r.get('note') or ''))}")
+    if operating:
+        header += "\n" + operating_lines(operating)
     console.print(Panel(header, title=p["conversation_id"]))
     console.print(Panel(escape(p.get("summary", "")), title=f"summary ({p.get('summary_source', 'facts')})"))
     actions = "\n".join(f"• {escape(a)}" for a in p.get("suggested_actions", []))
@@ -187,6 +192,66 @@ def show_view(view: View, console: Console = out) -> None:
                         title="signals"))
     lines = [f"[{ROLES.get(t['role'], '')}]{t['role']}[/] › {escape(t['text'])}" for t in p.get("transcript", [])]
     console.print(Panel("\n".join(lines) or "(empty)", title="transcript"))
+
+
+def operating_lines(o: dict[str, Any]) -> str:
+    """Who acts, in one to three short lines: mode and cohort; the orchestrator's last reasoning; the AI's work."""
+    lines = [f"mode [bold]{escape(str(o['operating_mode']))}[/] (cohort {escape(str(o['cohort']))})"]
+    orchestration = o.get("orchestration") or {}
+    if orchestration.get("why"):
+        score = orchestration.get("score")
+        scored = f", score {score:g} of {orchestration.get('threshold', 0):g}" \
+            if isinstance(score, (int, float)) and isinstance(orchestration.get("threshold"), (int, float)) else ""
+        lines[0] += (f" · orchestrator ({escape(str(orchestration.get('acts') or '-'))}{scored}): "
+                     f"{escape(_clip(str(orchestration['why']), 120))}")
+    task = o.get("delegation")
+    if task:
+        lines.append(f"[cyan]the AI is on a task[/] ({escape(str(task.get('task')))} for "
+                     f"{escape(str(task.get('agent')))}): collecting {escape(str(task.get('collecting')))}")
+    elif o.get("holding"):
+        lines.append("[cyan]the AI is holding[/]: it keeps helping the customer until an agent takes the conversation")
+    return "\n".join(lines)
+
+
+def passages_view(passages: list[dict[str, Any]], console: Console = out) -> None:
+    """Knowledge-base passages for the agent: title and score, the text (clipped), where it comes from."""
+    if not passages:
+        console.print("nothing in the knowledge base above the threshold")
+        return
+    for n, found in enumerate(passages, 1):
+        console.print(Panel(f"{escape(_clip(' '.join(str(found['text']).split()), 400))}\n"
+                            f"[dim]source: {escape(str(found.get('source') or '-'))}[/]",
+                            title=f"{n}. {escape(str(found['title']))} (score {found['score']:.2f})"))
+
+
+def _operating(desk: Desk, conversation_id: str, view: View) -> dict[str, Any]:
+    from bot.operating import snapshot
+
+    return snapshot(desk.engine.state(conversation_id), view.entry.status)
+
+
+def _show(desk: Desk, conversation_id: str, console: Console = out) -> None:
+    view = desk.show(conversation_id)
+    show_view(view, console, _operating(desk, conversation_id, view))
+
+
+def _delegated(desk: Desk, conversation_id: str, reply: str, console: Console = out) -> None:
+    """What the AI asked the customer, and what it is collecting for the agent."""
+    from bot.operating import snapshot
+
+    console.print(f"the AI asked the customer: {escape(reply)}", soft_wrap=True)
+    task = snapshot(desk.engine.state(conversation_id), None)["delegation"]
+    if task:
+        then = f", then runs {task['then']}" if task.get("then") else ""
+        console.print(f"[dim]the AI is collecting {escape(str(task['collecting']))}{then}; the conversation comes "
+                      f"back to {escape(str(task.get('agent')))} when it has them (take-back stops it)[/]",
+                      soft_wrap=True)
+
+
+def _tasks_usage(desk: Desk) -> str:
+    from bot.operating import task_list
+
+    return ", ".join(f"{t['name']} ({t['collects']})" for t in task_list(desk.engine.deps.mode_policy()))
 
 
 def _clip(text: str, n: int) -> str:
@@ -233,10 +298,11 @@ def show(conversation: str, json_out: bool = typer.Option(False, "--json")) -> N
     """A handoff package, for reading: summary and suggested actions first, the transcript last."""
     with _desk() as d:
         view = d.show(conversation)
+        operating = _operating(d, conversation, view)
         if json_out:
-            sys.stdout.write(json.dumps(view.as_json(), ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(dict(view.as_json(), **operating), ensure_ascii=False) + "\n")
         else:
-            show_view(view)
+            show_view(view, out, operating)
 
 
 @agent_app.command("claim")
@@ -255,7 +321,7 @@ def next_(agent: Optional[str] = AGENT, skill: list[str] = SKILLS, language: lis
         if entry is None:
             out.print("Nothing waiting for you.")
             return
-        show_view(d.show(entry.package["conversation_id"]))
+        _show(d, entry.package["conversation_id"])
 
 
 @agent_app.command("release")
@@ -303,6 +369,25 @@ def hand_back(conversation: str, note: str = typer.Option(..., "--note", help="W
         out.print(f"{conversation} is back with the AI")
 
 
+@agent_app.command("delegate")
+def delegate(conversation: str, task: str = typer.Argument(..., help="A task of guardrails/modes.yaml `delegation`, "
+                                                         "e.g. order_details."),
+             agent: Optional[str] = AGENT) -> None:
+    """Give the AI a data-gathering task: it asks the customer, runs the task's tool, and gives the conversation back
+    to you (claims a waiting handoff for you first)."""
+    with _desk() as d:
+        result = d.delegate(conversation, _agent(agent), task)
+        _delegated(d, conversation, result.reply)
+
+
+@agent_app.command("take-back")
+def take_back(conversation: str, agent: Optional[str] = AGENT) -> None:
+    """Stop the AI's task and carry on yourself (replying does the same)."""
+    with _desk() as d:
+        d.take_back(conversation, _agent(agent))
+        out.print(f"{conversation}: the AI's task is stopped; the conversation is yours")
+
+
 @assist_app.command("draft")
 def assist_draft(conversation: str, instruction: Optional[str] = typer.Option(None, "--instruction")) -> None:
     """The AI drafts a reply for you (checked against the transcript); nothing is sent."""
@@ -322,6 +407,15 @@ def assist_tool(conversation: str, tool: str, args: list[str] = typer.Argument(N
         result = d.run_tool(conversation, _agent(agent), tool, _pairs(args or [], tool))
         mark = "[green]ok[/]" if result["ok"] else f"[red]{result['code']}[/]"
         out.print(f"{mark} {escape(result['message'])}")
+
+
+@assist_app.command("kb")
+def assist_kb(conversation: str,
+              query: list[str] = typer.Argument(None, help="What to look up (default: the customer's last message).")
+              ) -> None:
+    """The knowledge-base passages that answer a question, best first (only those above the KB's threshold)."""
+    with _desk() as d:
+        passages_view(d.lookup(conversation, " ".join(query or [])))
 
 
 @agent_app.command("signin")
@@ -377,7 +471,7 @@ class _Session:
     """The interactive loop: a current conversation, the last draft, one command per line."""
 
     HELP = ("queue | claim <n|id> | next | show [id] | reply <text> | draft [instruction] | send | "
-            "tool <name> k=v… | resolve [note] | back <note> | release | "
+            "tool <name> k=v… | kb [query] | delegate <task> | takeback | resolve [note] | back <note> | release | "
             "signin [--skill S]… [--language L]… [--max N] | away | signout | who | quit")
 
     def __init__(self, desk: Desk, agent: str, console: Console) -> None:
@@ -448,7 +542,7 @@ class _Session:
             raise UsageError("claim <number from the queue | conversation id>")
         self.desk.claim(target, self.agent)
         self.current, self.last_draft = target, None
-        show_view(self.desk.show(target), self.console)
+        _show(self.desk, target, self.console)
 
     def cmd_next(self, rest: str) -> None:
         entry = self.desk.claim_next(self.agent)
@@ -456,10 +550,10 @@ class _Session:
             self.console.print("Nothing waiting for you.")
             return
         self.current, self.last_draft = entry.package["conversation_id"], None
-        show_view(self.desk.show(self.current), self.console)
+        _show(self.desk, self.current, self.console)
 
     def cmd_show(self, rest: str) -> None:
-        show_view(self.desk.show(rest or self._needs_current()), self.console)
+        _show(self.desk, rest or self._needs_current(), self.console)
 
     def cmd_reply(self, rest: str) -> None:
         self.desk.reply(self._needs_current(), self.agent, rest)
@@ -484,6 +578,20 @@ class _Session:
             raise UsageError("tool <name> KEY=VALUE ...")
         result = self.desk.run_tool(self._needs_current(), self.agent, parts[0], _pairs(parts[1:], parts[0]))
         self.console.print(f"{'ok' if result['ok'] else result['code']}: {escape(result['message'])}")
+
+    def cmd_kb(self, rest: str) -> None:
+        passages_view(self.desk.lookup(self._needs_current(), rest), self.console)
+
+    def cmd_delegate(self, rest: str) -> None:
+        if not rest:
+            raise UsageError(f"delegate <task>: {_tasks_usage(self.desk)}")
+        conversation = self._needs_current()
+        result = self.desk.delegate(conversation, self.agent, rest)
+        _delegated(self.desk, conversation, result.reply, self.console)
+
+    def cmd_takeback(self, rest: str) -> None:
+        self.desk.take_back(self._needs_current(), self.agent)
+        self.console.print("the AI's task is stopped; the conversation is yours")
 
     def cmd_resolve(self, rest: str) -> None:
         self.desk.resolve(self._needs_current(), self.agent, rest or None)

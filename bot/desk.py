@@ -162,7 +162,7 @@ class Desk:
         state = self.engine.state(conversation_id)
         if state.get("delegation"):
             raise QueueError(f"the AI is already on a task for conversation {conversation_id}: take it back first")
-        if not delegation.missing(state, list(tasks[task].collect)):
+        if not delegation.missing(state, list(tasks[task].collect), tasks[task].then):
             raise QueueError(f"conversation {conversation_id} already has {', '.join(tasks[task].collect)}: "
                              "nothing for the AI to collect")
         result = self.engine.agent_event(conversation_id, {"kind": "delegate", "task": task, "agent": agent})

@@ -31,8 +31,15 @@ def value(slot: str, state: ConversationState) -> str | None:
     raise ValueError(f"unknown delegation item {slot!r}")
 
 
-def missing(state: ConversationState, collect: list[str]) -> list[str]:
-    return [slot for slot in collect if not value(slot, state)]
+def needed(state: ConversationState, collect: list[str], then: str | None = None) -> list[str]:
+    """What the task collects; a guest's order is only shown to the e-mail it was placed with, so a task that looks
+    an order up for a guest also collects their e-mail."""
+    guest = not (state.get("customer") or {}).get("known")
+    return list(collect) + (["email"] if then and guest and "email" not in collect else [])
+
+
+def missing(state: ConversationState, collect: list[str], then: str | None = None) -> list[str]:
+    return [slot for slot in needed(state, collect, then) if not value(slot, state)]
 
 
 def task_record(name: str, task: Any, agent: str, turn: int) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Agent endpoints: log in, the live queue, a handoff's package, and the desk's actions (claim, reply, resolve,
-hand back, AI draft, tool runs). Each action is :class:`bot.desk.Desk`'s, the same code as `bot agent`; a refusal of
-the desk (claimed by someone else, already resolved, an empty reply) comes back as 409 with its sentence.
+hand back, AI draft, tool runs, knowledge-base lookups, a task given to the AI and taken back). Each action is
+:class:`bot.desk.Desk`'s, the same code as `bot agent`; a refusal of the desk (claimed by someone else, already
+resolved, an empty reply, an unknown task) comes back as 409 with its sentence.
 
 Presence (`bot/presence.py`, the same table as `bot agent signin`): logging in does not make an agent available —
 being signed in to read the queue is not the same as taking customers — but logging out signs them out, so nobody
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.logs import log_context
+from bot.operating import snapshot, task_list
 from bot.queue import QueueError
 from bot.web.deps import COOKIE, AgentCaller, agent_caller, client, context, json_body
 from bot.web.security import TooManyRequests
@@ -123,8 +125,11 @@ def _card(entry: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/handoffs/{conversation_id}", summary="A handoff's package, refreshed with the conversation so far")
 async def package(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> Any:
-    view = await _desk(request, lambda d: d.show(conversation_id), missing=404)
-    return view.as_json()
+    def read(d: Any) -> dict[str, Any]:
+        view = d.show(conversation_id)  # who acts (mode, cohort, orchestrator, the AI's task) comes from the state
+        return dict(view.as_json(), **snapshot(d.engine.state(conversation_id), view.entry.status))
+
+    return await _desk(request, read, missing=404)
 
 
 @router.post("/handoffs/{conversation_id}/claim", summary="Take a waiting handoff")
@@ -173,6 +178,41 @@ async def run_tool(conversation_id: str, tool: str, request: Request,
     if not isinstance(args, dict) or not all(isinstance(v, (str, int, bool)) for v in args.values()):
         raise HTTPException(422, "args must be an object of strings, numbers or booleans")
     return await _desk(request, lambda d: d.run_tool(conversation_id, caller.agent.name, tool, args))
+
+
+@router.get("/delegation-tasks", summary="The tasks an agent can give the AI (guardrails/modes.yaml `delegation`)")
+async def delegation_tasks(request: Request, caller: AgentCaller = Depends(agent_caller)) -> dict[str, Any]:
+    return {"tasks": task_list(context(request).engine.deps.mode_policy())}
+
+
+@router.post("/handoffs/{conversation_id}/delegate",
+             summary="Give the AI a data-gathering task: it asks the customer, runs the task's tool, gives it back")
+async def delegate(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> Any:
+    task = _text(await json_body(request), "task", request, required=True).strip()
+
+    def run(d: Any) -> dict[str, Any]:
+        result = d.delegate(conversation_id, caller.agent.name, task)
+        return {"ok": True, "status": result.mode, "asked": result.reply,
+                "delegation": snapshot(d.engine.state(conversation_id), None)["delegation"]}
+
+    return await _desk(request, run)
+
+
+@router.post("/handoffs/{conversation_id}/take-back", summary="Stop the AI's task and carry on yourself")
+async def take_back(conversation_id: str, request: Request, caller: AgentCaller = Depends(agent_caller)) -> Any:
+    result = await _desk(request, lambda d: d.take_back(conversation_id, caller.agent.name))
+    return {"ok": True, "status": result.mode}
+
+
+@router.get("/handoffs/{conversation_id}/kb",
+            summary="AI assist: knowledge-base passages for a question (default: the customer's last message)")
+async def knowledge(conversation_id: str, request: Request, q: str = "",
+                    caller: AgentCaller = Depends(agent_caller)) -> Any:
+    limit = context(request).policy.max_message_chars
+    if len(q) > limit:
+        raise HTTPException(422, f"q is {len(q)} characters; the limit is {limit}")
+    passages = await _desk(request, lambda d: d.lookup(conversation_id, q))
+    return {"query": q.strip() or None, "passages": passages}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------------

@@ -137,10 +137,11 @@ def delegated(state: ConversationState, deps: Deps) -> dict[str, Any]:
         return {"delegation": None, "decision": _decision("queue", template="handoff.queued"),
                 "events": [{"rail": "handoff", "action": "delegation_stopped", "reason": task.get("agent"),
                             "detail": "the customer asked for a person", "turn": turn}]}
-    wanted = delegation.missing(state, task.get("collect") or [])
+    collect = delegation.needed(state, task.get("collect") or [], task.get("then"))
+    wanted = delegation.missing(state, collect)
     if wanted:
         return {"decision": _decision("clarify", template=delegation.QUESTIONS[wanted[0]])}
-    got = {slot: delegation.value(slot, state) for slot in task.get("collect") or []}
+    got = {slot: delegation.value(slot, state) for slot in collect}
     done = {"rail": "handoff", "action": "delegation_done", "reason": task.get("agent"),
             "detail": f"{task.get('task')}: " + ", ".join(f"{k} {v}" for k, v in got.items()), "turn": turn}
     update: dict[str, Any] = {"delegation": None, "events": [done], "pending": None}

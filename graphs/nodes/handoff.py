@@ -153,7 +153,7 @@ def _delegate(state: ConversationState, deps: Deps, event: dict[str, Any], agent
     task = deps.mode_policy().delegation.get(name)
     if task is None:
         raise ValueError(f"unknown delegation task {name!r}")
-    wanted = delegation.missing(state, list(task.collect))
+    wanted = delegation.missing(state, list(task.collect), task.then)
     ask = deps.policies.messages.get(delegation.QUESTIONS[wanted[0]]) if wanted else ""
     turn = state.get("turn", 0)
     return {

@@ -199,6 +199,18 @@ def test_an_agent_delegates_collecting_the_order_and_takes_the_conversation_back
     assert engine.turn(conv, "thanks").reply.startswith("Thanks, I've added that to your case")
 
 
+def test_a_delegated_order_lookup_for_a_guest_also_collects_the_email_it_needs(mode_engine):
+    engine = mode_engine("human_led")
+    desk = Desk(engine)
+    conv, _ = _run(engine, None, ("hello, my delivery is late",))
+    messages = engine.deps.policies.messages
+    assert desk.delegate(conv, "sam", "order_details").reply == messages.get("clarify.order_id")
+    assert engine.turn(conv, "A10038").reply == messages.get("clarify.email")
+    assert engine.turn(conv, "jordan.lee@example.net").reply.startswith("Thank you, that's everything I needed")
+    (action,) = engine.state(conv)["actions_taken"]
+    assert action["tool"] == "get_order" and action["ok"]
+
+
 def test_take_back_stops_the_task_and_replying_does_too(mode_engine):
     engine = mode_engine("human_led")
     desk = Desk(engine)

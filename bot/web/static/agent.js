@@ -19,13 +19,17 @@ const el = Object.fromEntries([
   "agent-bar", "agent-name", "logout", "queue", "queue-count", "queue-empty", "package-empty",
   "package-body", "package-title", "package-returning", "package-meta", "summary", "suggested-actions", "facts",
   "actions-taken", "transcript", "reply", "send-reply", "claim", "release", "draft", "draft-instruction", "resolve",
-  "resolve-note", "hand-back", "hand-back-note", "presence-status", "presence-details",
+  "resolve-note", "hand-back", "hand-back-note", "presence-status", "presence-details", "package-operating",
+  "ai-task-status", "delegate-field", "delegate-task", "delegate", "take-back", "kb-form", "kb-query", "kb-search",
+  "kb-status", "kb-results",
 ].map((id) => [id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), $(id)]));
 
 // generation: bumped on login/logout so stale timers and answers are ignored; openToken: same for the open package.
 const state = { agent: null, csrf: null, generation: 0, queueTimer: null, queueDelay: REFRESH_MS, queueFailing: false,
   openId: null, openToken: 0, pkg: null, pkgTimer: null, busy: false, rendered: {}, prefilled: false,
-  presence: "offline", polls: 0 };
+  presence: "offline", polls: 0, tasks: [], lastTask: null, taskStopped: false, kbBusy: false };
+const MODES = { ai_first: "AI first", human_led: "Human led", hybrid: "Hybrid" };
+const ACTS = { ai: "the AI goes on", human: "a person takes over", hold: "the AI holds until a person is free" };
 const queueSigs = new WeakMap(); // button -> JSON of the entry it shows (rebuild its content only on change)
 
 const apiError = (message, status) => Object.assign(new Error(message), { status });
@@ -225,10 +229,28 @@ function renderHeader(pkg) {
     ["waiting", minutes(pkg.waiting_minutes)],
     ["channel", pkg.channel],
   ].filter(([, v]) => v instanceof Node || !isBlank(v))).childNodes]);
+  renderOperating(pkg);
   const back = pkg.returning && typeof pkg.returning === "object" ? pkg.returning : null;
   el.packageReturning.hidden = !back;
   el.packageReturning.textContent = back ? `Returned after ${back.handbacks ?? "a"} hand-back(s)`
     + `${back.last_agent ? ` by ${back.last_agent}` : ""}${back.note ? `: ${back.note}` : ""}` : "";
+}
+
+// Who acts: the operating mode and cohort, the orchestrator's last reasoning, the AI holding the customer.
+function renderOperating(pkg) {
+  const mode = typeof pkg.operating_mode === "string" ? pkg.operating_mode : "";
+  const o = pkg.orchestration && typeof pkg.orchestration === "object" ? pkg.orchestration : null;
+  const parts = [];
+  if (mode) parts.push(`Mode: ${MODES[mode] || humanize(mode)}${pkg.cohort ? ` (cohort ${pkg.cohort})` : ""}`);
+  if (o && o.why) {
+    const score = Number.isFinite(Number(o.score)) && o.score !== null && o.threshold !== undefined
+      ? `, score ${o.score} of ${o.threshold}` : "";
+    parts.push(`Orchestrator${o.acts ? ` (${ACTS[o.acts] || o.acts}${score})` : ""}: ${o.why}`);
+  }
+  if (pkg.holding) parts.push("The AI is keeping the customer company until someone takes this conversation.");
+  const text = parts.join(" · ");
+  if (el.packageOperating.textContent !== text) el.packageOperating.textContent = text;
+  el.packageOperating.hidden = !text;
 }
 
 function actionTaken(a) {
@@ -277,7 +299,61 @@ function renderPackage(pkg) {
   const changed = renderPart(box, "transcript", pkg.transcript, (lines) => (Array.isArray(lines) && lines.length
     ? lines.map(transcriptLine) : h("li", "line muted", "No messages yet.")));
   if (changed && atBottom) box.scrollTop = box.scrollHeight; // follow new messages unless the agent scrolled up
+  renderTask(pkg);
   updateButtons();
+}
+
+// The status line of the AI's task (a live region: written only when it changes, so it is read out once).
+function renderTask(pkg) {
+  const task = pkg.delegation && typeof pkg.delegation === "object" ? pkg.delegation : null;
+  let text = el.aiTaskStatus.textContent;
+  if (task) {
+    const items = typeof task.collecting === "string" && task.collecting ? task.collecting
+      : (Array.isArray(task.collect) ? task.collect.map(humanize).join(", ") : "");
+    text = `The AI is collecting: ${items}`;
+  } else if (state.lastTask && !state.taskStopped) { // it ended without the agent stopping it: the AI is done
+    text = "The AI finished its task and gave the conversation back to you: see Actions taken.";
+  } else if (state.lastTask) {
+    text = "";
+  }
+  state.lastTask = task ? task.task || "task" : null;
+  if (el.aiTaskStatus.textContent !== text) el.aiTaskStatus.textContent = text;
+}
+
+function renderTasks(tasks) {
+  state.tasks = Array.isArray(tasks) ? tasks.filter((t) => t && typeof t.name === "string") : [];
+  const chosen = el.delegateTask.value;
+  el.delegateTask.replaceChildren(...state.tasks.map((t) => {
+    const option = h("option", null, `${humanize(t.name)}${t.collects ? ` (collects ${t.collects})` : ""}`);
+    option.value = t.name;
+    return option;
+  }));
+  if (state.tasks.some((t) => t.name === chosen)) el.delegateTask.value = chosen;
+  updateButtons();
+}
+
+async function loadTasks(gen) {
+  try {
+    const data = await api("/api/agent/delegation-tasks");
+    if (gen === state.generation) renderTasks(data && data.tasks);
+  } catch (err) {
+    if (err.status === 401 && gen === state.generation) handleError(err); // otherwise the control stays as it was
+  }
+}
+
+function renderPassages(passages, query) {
+  const list = Array.isArray(passages) ? passages.filter((p) => p && typeof p === "object") : [];
+  el.kbResults.replaceChildren(...list.map((p) => {
+    const item = h("li", "kb-passage");
+    const score = Number.isFinite(Number(p.score)) ? ` · score ${Number(p.score).toFixed(2)}` : "";
+    item.append(h("p", "kb-title", p.title || "Untitled"), h("p", "kb-text", p.text || ""),
+      h("p", "kb-source", `${p.source ? `Source: ${p.source}` : ""}${score}`));
+    return item;
+  }));
+  const about = query ? `for “${query}”` : "for the customer's last message";
+  el.kbStatus.textContent = list.length
+    ? `${list.length} passage${list.length === 1 ? "" : "s"} found ${about}.`
+    : `Nothing in the knowledge base above the threshold ${about}.`;
 }
 
 function updateButtons() {
@@ -287,6 +363,12 @@ function updateButtons() {
   const other = Boolean(pkg.claimed_by) && !mine;
   const off = state.busy || closed || !state.pkg;
   el.claim.disabled = off || pkg.status !== "waiting";
+  const task = pkg.delegation && typeof pkg.delegation === "object" ? pkg.delegation : null;
+  el.delegateField.hidden = !mine || closed || Boolean(task);
+  el.delegate.disabled = off || !el.delegateTask.options.length;
+  el.takeBack.hidden = !task || !mine || closed;
+  el.takeBack.disabled = off;
+  el.kbSearch.disabled = state.kbBusy || !state.pkg;
   el.claim.textContent = mine ? "Claimed by you" : "Claim";
   el.release.hidden = !mine;
   el.release.disabled = off;
@@ -295,9 +377,11 @@ function updateButtons() {
 
 async function openPackage(id) {
   if (state.openId !== id) {
-    Object.assign(state, { openId: id, pkg: null, rendered: {}, prefilled: false });
-    for (const input of [el.reply, el.draftInstruction, el.resolveNote, el.handBackNote]) input.value = "";
+    Object.assign(state, { openId: id, pkg: null, rendered: {}, prefilled: false, lastTask: null, taskStopped: false });
+    for (const input of [el.reply, el.draftInstruction, el.resolveNote, el.handBackNote, el.kbQuery]) input.value = "";
+    clearAssist();
   }
+  loadTasks(state.generation); // guardrails/modes.yaml may have changed since the last package
   state.openToken += 1;
   clearError();
   markOpenInQueue();
@@ -336,12 +420,19 @@ async function refreshPackage(token, first = false) {
 
 function closePackage(message) {
   clearTimeout(state.pkgTimer);
-  Object.assign(state, { openId: null, pkg: null, rendered: {}, openToken: state.openToken + 1 });
+  Object.assign(state, { openId: null, pkg: null, rendered: {}, openToken: state.openToken + 1, lastTask: null });
   el.packageBody.hidden = true;
   el.packageEmpty.hidden = false;
-  for (const input of [el.reply, el.draftInstruction, el.resolveNote, el.handBackNote]) input.value = "";
+  for (const input of [el.reply, el.draftInstruction, el.resolveNote, el.handBackNote, el.kbQuery]) input.value = "";
+  clearAssist();
   markOpenInQueue();
   if (message) announce(message);
+}
+
+function clearAssist() {
+  el.aiTaskStatus.textContent = "";
+  el.kbStatus.textContent = "";
+  el.kbResults.replaceChildren();
 }
 
 // One action at a time: buttons are disabled while it runs; on failure the typed text stays where it was.
@@ -440,6 +531,7 @@ function enterConsole(me) {
   el.loginPassword.value = "";
   pollQueue(state.generation);
   refreshPresence(state.generation); // logging in does not change it: show what it is
+  loadTasks(state.generation);
 }
 
 el.loginForm.addEventListener("submit", async (event) => {
@@ -486,6 +578,7 @@ el.sendReply.addEventListener("click", () => {
     showError("Write a reply first.");
     return el.reply.focus();
   }
+  state.taskStopped = true; // replying stops the AI's task, if it had one
   act("reply", { text }, async () => {
     if (el.reply.value.trim() === text) el.reply.value = "";
     announce("Reply sent.");
@@ -516,6 +609,47 @@ el.handBack.addEventListener("click", () => {
     return el.handBackNote.focus();
   }
   act("hand-back", { note }, () => closePackage("Handed back to the AI."));
+});
+
+el.delegate.addEventListener("click", () => {
+  const task = el.delegateTask.value;
+  if (!task) return showError("Choose a task for the AI first.");
+  state.taskStopped = false;
+  act("delegate", { task }, async (data) => {
+    announce(data && typeof data.asked === "string" && data.asked
+      ? `Task given. The AI asked the customer: ${data.asked}` : "Task given to the AI.");
+    await refreshNow();
+  });
+});
+
+el.takeBack.addEventListener("click", () => {
+  state.taskStopped = true; // before the answer: a refresh in flight may already show the task gone
+  act("take-back", {}, async () => {
+      announce("You took the conversation back; the AI's task is stopped.");
+    await refreshNow();
+    el.reply.focus();
+  });
+});
+
+el.kbForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (state.kbBusy || !state.openId) return;
+  const id = state.openId;
+  const query = el.kbQuery.value.trim();
+  clearError();
+  state.kbBusy = true;
+  updateButtons();
+  el.kbStatus.textContent = "Looking up…";
+  try {
+    const data = await api(`/api/agent/handoffs/${enc(id)}/kb${query ? `?q=${enc(query)}` : ""}`);
+    if (id === state.openId) renderPassages(data && data.passages, query);
+  } catch (err) {
+    if (id === state.openId) el.kbStatus.textContent = "";
+    handleError(err);
+  } finally {
+    state.kbBusy = false;
+    updateButtons();
+  }
 });
 
 // Ctrl/Cmd+Enter sends the reply from the reply box (plain Enter is a newline there).
