@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.taxonomy import HANDOFF_REASONS, INTENTS, only_known
+
 log = logging.getLogger(__name__)
 
 Mode = Literal["ai_first", "human_led", "hybrid"]
@@ -67,21 +69,13 @@ class HybridPolicy(_Model):
     @field_validator("intent_points")
     @classmethod
     def _intents(cls, value: dict[str, float]) -> dict[str, float]:
-        from bot.taxonomy import INTENTS
-
-        unknown = sorted(set(value) - set(INTENTS))
-        if unknown:
-            raise ValueError(f"unknown intent(s) {unknown}; known: {list(INTENTS)}")
+        only_known(value, INTENTS, "intent")
         return value
 
     @field_validator("soft_triggers")
     @classmethod
     def _triggers(cls, value: dict[str, float]) -> dict[str, float]:
-        from bot.taxonomy import HANDOFF_REASONS
-
-        unknown = sorted(set(value) - set(HANDOFF_REASONS))
-        if unknown:
-            raise ValueError(f"unknown handoff reason(s) {unknown}; known: {list(HANDOFF_REASONS)}")
+        only_known(value, HANDOFF_REASONS, "handoff reason")
         return value
 
     @field_validator("hold_tools")
@@ -126,9 +120,7 @@ class ModesPolicy(_Model):
 def _known_tools(value: list[str]) -> list[str]:
     from bot.tools import TOOLS
 
-    unknown = sorted(set(value) - set(TOOLS))
-    if unknown:
-        raise ValueError(f"unknown tool(s) {unknown}; known: {sorted(TOOLS)}")
+    only_known(value, tuple(TOOLS), "tool")
     return value
 
 

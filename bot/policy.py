@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.modes import ModesPolicy
 from bot.phrases import PhraseSet, normalize  # noqa: F401  (re-exported: matchers are part of the policy API)
 from bot.rails.policy import InputRails, OutputRails, PiiPolicy, RailsPolicy
-from bot.taxonomy import HANDOFF_REASONS, INTENTS
+from bot.taxonomy import HANDOFF_REASONS, INTENTS, only_known
 
 
 class PolicyError(ValueError):
@@ -178,17 +178,13 @@ class HandoffPolicy(_Model):
     @field_validator("priority_by_reason", "skill_by_reason", "suggested_by_reason")
     @classmethod
     def _known_reasons(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - set(HANDOFF_REASONS))
-        if unknown:
-            raise ValueError(f"unknown handoff reason(s) {unknown}; known: {sorted(HANDOFF_REASONS)}")
+        only_known(value, HANDOFF_REASONS, "handoff reason")
         return value
 
     @field_validator("skill_by_intent", "suggested_by_intent", "tools_by_intent")
     @classmethod
     def _known_intents(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - set(INTENTS))
-        if unknown:
-            raise ValueError(f"unknown intent(s) {unknown}; known: {sorted(INTENTS)}")
+        only_known(value, INTENTS, "intent")
         return value
 
     @field_validator("tools_by_intent")
@@ -196,9 +192,7 @@ class HandoffPolicy(_Model):
     def _known_tools(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         from bot.tools import TOOLS
 
-        unknown = sorted({t for tools in value.values() for t in tools} - set(TOOLS))
-        if unknown:
-            raise ValueError(f"unknown tool(s) {unknown}; known: {sorted(TOOLS)}")
+        only_known({t for tools in value.values() for t in tools}, tuple(TOOLS), "tool")
         return value
 
 

@@ -39,3 +39,10 @@ HANDOFF_REASONS: tuple[str, ...] = get_args(HandoffReason)
 
 Tier = Literal["standard", "gold", "vip"]
 TIERS: tuple[str, ...] = get_args(Tier)
+
+
+def only_known(names: object, known: tuple[str, ...], what: str) -> None:
+    """Raise ValueError naming the `what`s among `names` that are not in `known` (policy validators share this)."""
+    unknown = sorted(set(names) - set(known))  # type: ignore[call-overload]
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {unknown}; known: {sorted(known)}")
