@@ -3,6 +3,11 @@
 With a TTY: a rich chat with streamed replies and a clear moment when a person takes over. Without one (a pipe, a
 file, a test): one customer message per input line, one JSON object per bot turn on stdout (CONTRACTS §1), and
 nothing else on stdout — progress and errors go to stderr.
+
+CSAT: a reply that ends with the rating question (a goodbye, or an agent's resolve notice) gets a hint in the TTY,
+and the JSON object of that turn has `"csat_asked": true` (the key is there only then). The next line is read as the
+answer when it is a rating. When the customer leaves (/quit, Ctrl-D, the end of the input) the engine records the
+proxy, labelled proxy, unless they rated (`Engine.end`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ REASON_TEXT = {
     "guardrail": "I could not answer safely",
     "system_error": "I had a technical problem",
 }
+CSAT_HINT = "type a number from 1 to 5, or just keep writing"
 
 
 def decode_lines(stream: IO[bytes]) -> Iterator[str]:
@@ -41,9 +47,13 @@ def run_json(engine: Engine, conversation_id: str, lines: Iterable[str], out: IO
     count = 0
     for line in lines:
         result = engine.turn(conversation_id, line)
-        out.write(json.dumps(result.contract(), ensure_ascii=False) + "\n")
+        turn = result.contract()
+        if result.csat_asked:  # an optional key, only when true (CONTRACTS §1 lists the keys always there)
+            turn["csat_asked"] = True
+        out.write(json.dumps(turn, ensure_ascii=False) + "\n")
         out.flush()
         count += 1
+    engine.end(conversation_id)  # the end of the input: the customer left (the proxy, unless they rated)
     return count
 
 
@@ -96,8 +106,17 @@ def run_tty(engine: Engine, conversation_id: str, console: Console) -> None:
         )
     )
     handed_off = engine.waiting_for_human(conversation_id)
-    watcher = AgentWatcher(engine, conversation_id,
-                           lambda text: console.print(f"\n[bold magenta]agent[/] › {escape(text)}", soft_wrap=True))
+    question = engine.deps.policies.messages.get("csat.ask")
+
+    def hint() -> None:
+        console.print(f"[dim]({CSAT_HINT})[/]")
+
+    def from_desk(text: str) -> None:
+        console.print(f"\n[bold magenta]agent[/] › {escape(text)}", soft_wrap=True)
+        if text.rstrip().endswith(question):  # resolved by the agent: the notice ends with the rating question
+            hint()
+
+    watcher = AgentWatcher(engine, conversation_id, from_desk)
     watcher.start()
     if handed_off:
         console.print(Panel.fit("A person from our team has this conversation; their replies appear here.",
@@ -125,6 +144,8 @@ def run_tty(engine: Engine, conversation_id: str, console: Console) -> None:
         if not streamed:
             console.print(result.reply, end="", markup=False, highlight=False, soft_wrap=True)
         console.print()
+        if result.csat_asked:
+            hint()
         if result.handoff and not handed_off:
             why = REASON_TEXT.get(result.handoff_reason or "", result.handoff_reason or "")
             console.print(
@@ -133,4 +154,5 @@ def run_tty(engine: Engine, conversation_id: str, console: Console) -> None:
             )
         handed_off = result.handoff
     watcher.stop.set()
+    engine.end(conversation_id)  # the customer left: the CSAT proxy is recorded unless they rated
     console.print(f"[dim]Conversation {conversation_id} saved.[/]")

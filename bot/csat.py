@@ -10,15 +10,19 @@ always stored and reported as `proxy`, never mixed with what customers said.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 SCALE = (1, 5)
 _WORDS = {
     "one": 1, "won": 1, "two": 2, "to": 2, "too": 2, "three": 3, "tree": 3, "free": 3, "four": 4, "for": 4,
-    "fore": 4, "five": 5, "fife": 5,
+    "fore": 4, "floor": 4, "five": 5, "fife": 5,
 }
-_HOMOPHONES = {"won", "to", "too", "tree", "free", "for", "fore", "fife"}  # only as the whole answer
-_FILLER = {"i", "give", "it", "a", "would", "say", "rate", "rating", "my", "is", "of", "out", "stars", "star",
+# Mishearings ("floor": pocketsphinx on "four", tests/voice/test_csat_call.py): only as the whole answer, or after a
+# rating verb — "I'd say for", "I would give it for" — never inside a sentence ("thank you for", "is it free").
+_HOMOPHONES = {"won", "to", "too", "tree", "free", "for", "fore", "floor", "fife"}
+_RATING_VERBS = {"say", "give", "gave", "rate"}
+_FILLER = {"i", "give", "gave", "it", "a", "would", "say", "rate", "rating", "my", "is", "of", "out", "stars", "star",
            "points", "point", "um", "uh", "hmm", "ok", "okay", "well", "maybe", "probably", "about", "solid",
            "just", "the", "you", "thanks", "thank", "please", "so", "that's", "its", "it's", "definitely"}
 _TOKEN = re.compile(r"[a-z']+|\d+(?:[.,]\d+)?")
@@ -44,7 +48,7 @@ def parse_rating(text: str) -> int | None:
             if value == 5 and i > 0 and tokens[i - 1] == "of" and found:  # "4 out of 5"
                 continue
             found.append(value)
-        elif token in _WORDS and (token not in _HOMOPHONES or len(tokens) <= 2):
+        elif token in _WORDS and (token not in _HOMOPHONES or len(tokens) <= 2 or _after_verb(tokens, i)):
             if token == "five" and i > 0 and tokens[i - 1] == "of" and found:
                 continue
             found.append(_WORDS[token])
@@ -56,6 +60,14 @@ def parse_rating(text: str) -> int | None:
     return value if SCALE[0] <= value <= SCALE[1] else None
 
 
+def _after_verb(tokens: list[str], i: int) -> bool:
+    """`tokens[i]` follows a rating verb, maybe with "it" / "a" between: "say for", "give it a for"."""
+    j = i - 1
+    while j >= 0 and tokens[j] in ("it", "a"):
+        j -= 1
+    return j >= 0 and tokens[j] in _RATING_VERBS
+
+
 def proxy(sentiments: Sequence[float | None], turns: int = 3) -> float | None:
     """A 1–5 stand-in from the customer's last `turns` sentiment readings (-1..1): 3 + 2 × their mean, to one
     decimal. None without any reading. It is a proxy: mood is not satisfaction, and it is labelled so wherever
@@ -65,3 +77,11 @@ def proxy(sentiments: Sequence[float | None], turns: int = 3) -> float | None:
         return None
     mean = sum(values) / len(values)
     return round(min(5.0, max(1.0, 3.0 + 2.0 * mean)), 1)
+
+
+def awaiting(state: Mapping[str, Any]) -> bool:
+    """True while the conversation's last reply is the CSAT question and nothing answered it yet: no customer
+    message since (the same test as `TurnResult.csat_asked`, for a front end that reads the graph state — a page
+    reloaded, a long poll that brought an agent's resolve notice)."""
+    asked = state.get("csat") or {}
+    return bool(asked.get("asked")) and asked.get("asked") == state.get("turn") and asked.get("score") is None

@@ -87,11 +87,6 @@ class TurnResult:
         }
 
 
-def _asked_now(values: dict[str, Any]) -> bool:
-    asked = values.get("csat") or {}
-    return bool(asked.get("asked")) and asked.get("asked") == values.get("turn") and asked.get("score") is None
-
-
 def customer_record(store: Any, customer_id: str | None, tier: str | None = None,
                     language: str | None = None, strict: bool = True) -> dict[str, Any]:
     """The customer as the state holds it. Unknown ids raise when `strict`, else become guests with that tier."""
@@ -445,8 +440,8 @@ class Engine:
             message_done=customer_turn or message_done,
         )
         rated = values.get("csat") or {}
-        if rated.get("score") is not None and rated.get("source") in ("customer", "proxy"):
-            self.db.rate(conversation_id, rated["score"], rated["source"])
+        if rated.get("at") == values.get("turn") and rated.get("source") in ("customer", "proxy"):
+            self.db.rate(conversation_id, rated["score"], rated["source"])  # in the turn that rated (or skipped)
         result = self._result(conversation_id, values)
         result.total_s, result.llm_s, result.llm_calls = total, usage.seconds, usage.calls
         result.first_text_s = first_text[0] if first_text else None
@@ -494,7 +489,7 @@ class Engine:
             events=[e for e in values.get("check_events", [])],
             operating_mode=(values.get("cohort") or {}).get("mode", "ai_first"),
             cohort=(values.get("cohort") or {}).get("name", "default"),
-            csat_asked=_asked_now(values),
+            csat_asked=csat.awaiting(values),
         )
 
     def close(self) -> None:

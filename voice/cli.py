@@ -2,12 +2,14 @@
 
 File mode (`--input IN.wav --output OUT.wav`) splits the recording at silences; each utterance is one customer turn
 of the same conversation, and OUT.wav holds the bot's spoken replies in order. `--json` prints one CONTRACTS §1
-object per utterance as soon as its turn is done.
+object per utterance as soon as its turn is done. When the call ends (the recording's end, Ctrl+C) the conversation
+ends too: the CSAT proxy is recorded unless the caller said a rating.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from voice.stt import STTEngine, STTError, open_stt
 from voice.tts import Pyttsx3TTS, TTSError
 
 VOICE_ERRORS = (AudioError, DeviceError, STTError, TTSError)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -95,6 +98,10 @@ def run_voice(engine: Any, conversation_id: str, call: Call, *, json_out: bool, 
             session.run(FileSource(call.audio, realtime=realtime).frames(), realtime=realtime)
     finally:
         call.sink.close()
+        try:
+            session.end()  # the caller hung up (or the recording ended): the proxy, unless they rated
+        except Exception as exc:  # never hide why the call stopped behind a failure to record the proxy
+            log.warning("could not record the call's CSAT proxy: %s", exc)
     if call.audio is not None and not session.turns:
         print(f"note: no speech found in {call.input_name} ({call.audio.seconds:.1f} s of audio)", file=sys.stderr)
     return len(session.turns)

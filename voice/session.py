@@ -7,6 +7,11 @@ confidence into the turn (`heard`, so the graph can ask the caller to repeat and
 heard are confirmed aloud at once, replies are made speakable and short, each sentence is spoken as soon as it
 passes the output checks (the first one plays while the LLM still writes the rest), and customer speech while the
 bot talks stops the bot (barge-in) and becomes the next turn.
+
+CSAT: the rating question that ends a goodbye (or an agent's resolve notice) is part of the reply and is spoken in
+full, outside the short-answer budget; the caller's spoken answer ("four stars", "I'd say four"; mishearings such as
+"for" or "floor" count too) is an ordinary turn that the graph reads as the rating — a lone "four" heard too unsure
+is asked again like any unclear speech. `end()` — the call is over — records the proxy when the caller did not rate.
 """
 
 from __future__ import annotations
@@ -150,7 +155,7 @@ class VoiceSession:
             filler.start()
         try:
             turn.result = self.engine.turn(self.conversation_id, text,
-                                           on_text=lambda chunk: self.say(chunk, turn, budget), heard=heard)
+                                           on_text=lambda chunk: self._say_reply(chunk, turn, budget), heard=heard)
         finally:
             if filler is not None:
                 filler.cancel()
@@ -159,6 +164,22 @@ class VoiceSession:
         if self.on_turn:
             self.on_turn(turn)
         return turn
+
+    def _say_reply(self, chunk: str, turn: VoiceTurn, budget: list[int]) -> None:
+        """A piece of the reply, within the budget — except the CSAT question, which is always said whole: a caller
+        who never hears it cannot answer it."""
+        question = self.messages.get("csat.ask")
+        head, found, _ = chunk.rpartition(question)
+        if not found:
+            return self.say(chunk, turn, budget)
+        if head.strip():
+            self.say(head, turn, budget)
+        self.say(question, turn)
+
+    def end(self) -> float | None:
+        """The call is over (the recording ended, the caller hung up): the CSAT proxy is recorded unless the caller
+        gave a rating. Returns the proxy stored, or None."""
+        return self.engine.end(self.conversation_id)
 
     def barge_in(self) -> None:
         """The caller started speaking over the bot: stop the voice now, say nothing more of this reply."""

@@ -5,6 +5,12 @@ The engine is synchronous (LangGraph, the database, the LLM client): each turn r
 text is handed to the event loop as it comes. A customer who closes the page mid-reply loses nothing: the turn
 finishes, and its reply is in the conversation when they come back. A message may carry the client's `message_id`:
 sending it again after a lost answer (or a worker that died mid-turn) answers it once, never twice.
+
+CSAT: a turn's answer, the conversation and the long poll carry `csat_asked` — true while the last reply (the AI's
+goodbye, or the notice that an agent resolved the conversation) ends with the rating question and nothing answered
+it — so the page can offer 1–5 buttons; a button sends its digit as an ordinary message. A conversation an agent
+closed still takes that one answer when it is a rating. `POST …/end` says the customer left: the proxy is recorded
+unless they rated.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from bot import csat
 from bot.engine import TurnResult, UnknownConversation, UnknownCustomer
 from bot.logs import log_context
 from bot.sql import DatabaseUnavailable
@@ -106,7 +113,8 @@ async def send(conversation_id: str, request: Request) -> Any:
     message_id = body.get("message_id")
     if message_id is not None and not (isinstance(message_id, str) and MESSAGE_ID.fullmatch(message_id)):
         raise HTTPException(422, "message_id must be 8 to 64 letters, digits, '-' or '_'")
-    if (ctx.engine.db.conversation(conversation_id) or {}).get("status") == "closed":
+    if (ctx.engine.db.conversation(conversation_id) or {}).get("status") == "closed" and not await run_in_threadpool(
+            _rating_after_close, ctx, conversation_id, text, message_id):
         raise HTTPException(409, "this conversation has ended; start a new one")
     limit(request, f"msg:{conversation_id}", ctx.policy.rate_limits.messages_per_minute, 60, "messages")
     if "text/event-stream" not in request.headers.get("accept", ""):
@@ -114,6 +122,19 @@ async def send(conversation_id: str, request: Request) -> Any:
         return _done(ctx, result)
     return StreamingResponse(_stream(ctx, conversation_id, text, message_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _rating_after_close(ctx: WebContext, conversation_id: str, text: str, message_id: str | None) -> bool:
+    """A closed conversation still takes the answer to the rating question its resolve notice asked (it stays
+    closed), and the retry of a message it already took (answered once, as always)."""
+    if message_id is not None and ctx.engine.db.last_message(conversation_id)[0] == message_id:
+        return True
+    return csat.parse_rating(text) is not None and csat_asked(ctx, conversation_id)
+
+
+def csat_asked(ctx: WebContext, conversation_id: str) -> bool:
+    """The conversation's last reply asked for a rating and nothing answered it yet (the page shows 1–5 buttons)."""
+    return csat.awaiting(ctx.engine.state(conversation_id))
 
 
 async def _turn(ctx: WebContext, conversation_id: str, text: str, on_text: Any,
@@ -132,7 +153,7 @@ def _done(ctx: WebContext, result: TurnResult) -> dict[str, Any]:
     status = status_of(ctx, result.conversation_id)
     seq = ctx.engine.db.last_seq(result.conversation_id)
     return dict(result.contract(), status=status["status"], handoff_info=status["handoff"], state=status["state"],
-                seq=seq)
+                seq=seq, csat_asked=result.csat_asked)
 
 
 async def _stream(ctx: WebContext, conversation_id: str, text: str, message_id: str | None) -> AsyncIterator[str]:
@@ -173,7 +194,18 @@ async def read(conversation_id: str, request: Request) -> dict[str, Any]:
     ctx = context(request)
     conversation_id = conversation_caller(request, conversation_id)
     status = status_of(ctx, conversation_id)
-    return dict(status, conversation_id=conversation_id, messages=messages_of(ctx, conversation_id, -1, status))
+    return dict(status, conversation_id=conversation_id, messages=messages_of(ctx, conversation_id, -1, status),
+                csat_asked=await run_in_threadpool(csat_asked, ctx, conversation_id))
+
+
+@router.post("/{conversation_id}/end", summary="The customer left: record the CSAT proxy unless they rated")
+async def end(conversation_id: str, request: Request) -> dict[str, Any]:
+    """The page's "End chat": the customer is done. Without a rating from them, the proxy from the conversation's
+    sentiment is stored (labelled proxy) and returned; with one, nothing changes and `csat` is null."""
+    ctx = context(request)
+    conversation_id = conversation_caller(request, conversation_id)
+    with log_context(conversation_id=conversation_id):
+        return {"csat": await run_in_threadpool(ctx.engine.end, conversation_id)}
 
 
 @router.get("/{conversation_id}/messages", summary="Messages after a position (long polling: waits for new ones)")
@@ -192,7 +224,9 @@ async def poll(conversation_id: str, request: Request, after: int = -1, wait: fl
         messages = messages_of(ctx, conversation_id, after, status)
         if messages or (state is not None and state != status["state"]) or time.monotonic() >= deadline:
             status = status_of(ctx, conversation_id)  # with the wait estimate, for the answer
-            return JSONResponse(dict(status, messages=messages), headers={"Cache-Control": "no-store"})
+            asked = await run_in_threadpool(csat_asked, ctx, conversation_id)
+            return JSONResponse(dict(status, messages=messages, csat_asked=asked),
+                                headers={"Cache-Control": "no-store"})
         if await request.is_disconnected():
             return JSONResponse({"messages": []})
         await asyncio.sleep(0.4)

@@ -140,6 +140,9 @@ def delegated(state: ConversationState, deps: Deps) -> dict[str, Any]:
     collect = delegation.needed(state, task.get("collect") or [], task.get("then"))
     wanted = delegation.missing(state, collect)
     if wanted:
+        order_id = delegation.value("order_id", state)
+        if wanted[0] == "email" and task.get("then") and order_id:  # a guest confirms the order's e-mail
+            return {"decision": _decision("clarify", template="clarify.order_email", args={"order_id": order_id})}
         return {"decision": _decision("clarify", template=delegation.QUESTIONS[wanted[0]])}
     got = {slot: delegation.value(slot, state) for slot in collect}
     done = {"rail": "handoff", "action": "delegation_done", "reason": task.get("agent"),

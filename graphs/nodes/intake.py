@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graphs.context import Deps
+from graphs.nodes import rating
 from graphs.state import ConversationState
 
 
@@ -84,7 +85,9 @@ def _ask_again(state: ConversationState, deps: Deps, text: str, events: list[dic
         "events": [dict(e, turn=state["turn"]) for e in events + [event]],
         "transcript": [_customer_turn(state, text or "[inaudible]", deps)],
     }
-    if streak > policy.repeats_before_handoff:
+    # A caller's unclear answer to the rating question is not a reason to call a person: ask again (the proxy is
+    # recorded when the call ends without a rating).
+    if streak > policy.repeats_before_handoff and not rating.pending(state):
         update["decision"] = {
             "action": "escalate", "reason": "low_confidence", "template": None, "args": {"triggers": []},
             "evidence": f"speech not recognised clearly {streak} times in a row "

@@ -28,23 +28,29 @@ def question(state: ConversationState, deps: Deps, after: str) -> tuple[str, dic
 
 
 def take_rating(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Only the first message that reaches here after the question can be its answer (a refused or unheard one
+    does not count): a number typed much later is about something else."""
     deps = runtime.context
     asked = state.get("csat") or {}
-    if not asked.get("asked") or asked.get("source") == "customer":
+    if not asked.get("asked") or asked.get("source"):
         return {}
+    turn = state.get("turn", 0)
     score = csat.parse_rating(state.get("message", ""))
     if score is None:
-        if asked.get("source"):
-            return {}
         proxy = csat.proxy(state.get("sentiment_trail") or [], deps.mode_policy().csat.proxy_turns)
-        return {"csat": dict(asked, score=proxy, source="proxy" if proxy is not None else None)}
+        return {"csat": dict(asked, score=proxy, source="proxy" if proxy is not None else "none", at=turn)}
     update: dict[str, Any] = {
-        "csat": dict(asked, score=score, source="customer"),
+        "csat": dict(asked, score=score, source="customer", at=turn),
         "decision": {"action": "answer", "tool": None, "args": {"score": score}, "template": "csat.thanks",
                      "reason": None, "evidence": None, "pending": None},
-        "events": [{"rail": "csat", "action": "rated", "reason": "customer", "detail": str(score),
-                    "turn": state.get("turn", 0)}],
+        "events": [{"rail": "csat", "action": "rated", "reason": "customer", "detail": str(score), "turn": turn}],
     }
     if asked.get("after") == "resolve":
         update["mode"] = "closed"  # the rating does not reopen a resolved conversation
     return update
+
+
+def pending(state: ConversationState) -> bool:
+    """The CSAT question was asked and nothing has answered it yet."""
+    asked = state.get("csat") or {}
+    return bool(asked.get("asked")) and not asked.get("source")

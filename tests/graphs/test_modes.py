@@ -205,7 +205,7 @@ def test_a_delegated_order_lookup_for_a_guest_also_collects_the_email_it_needs(m
     conv, _ = _run(engine, None, ("hello, my delivery is late",))
     messages = engine.deps.policies.messages
     assert desk.delegate(conv, "sam", "order_details").reply == messages.get("clarify.order_id")
-    assert engine.turn(conv, "A10038").reply == messages.get("clarify.email")
+    assert engine.turn(conv, "A10038").reply == messages.get("clarify.order_email", order_id="A10038")
     assert engine.turn(conv, "jordan.lee@example.net").reply.startswith("Thank you, that's everything I needed")
     (action,) = engine.state(conv)["actions_taken"]
     assert action["tool"] == "get_order" and action["ok"]

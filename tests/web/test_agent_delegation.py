@@ -43,18 +43,23 @@ def test_delegate_asks_the_customer_and_the_conversation_comes_back_with_the_res
     assert given.status_code == 200, given.text
     body = given.json()
     assert body["ok"] and body["status"] == "human" and body["asked"].startswith(ASK_ORDER)
-    assert body["delegation"] == dict(body["delegation"], task="order_details", agent="dana", missing=["order_id"],
-                                      collecting="order id", then="get_order")
+    # a guest's order is only shown to the e-mail it was placed with: the task asks for both
+    assert body["delegation"] == dict(body["delegation"], task="order_details", agent="dana",
+                                      missing=["order_id", "email"], collecting="order id, email address",
+                                      then="get_order")
     package = client.get(f"/api/agent/handoffs/{conv}").json()
     assert package["delegation"]["task"] == "order_details" and package["claimed_by"] == "dana"
     seen = client.get(f"/api/conversations/{conv}", headers=auth).json()
     assert seen["messages"][-1]["text"].startswith(ASK_ORDER)  # the customer was asked
 
-    client.post(f"/api/conversations/{conv}/messages", json={"text": "it's A10002"}, headers=auth)
+    client.post(f"/api/conversations/{conv}/messages", json={"text": "it's A10038"}, headers=auth)
+    assert client.get(f"/api/agent/handoffs/{conv}").json()["delegation"]["missing"] == ["email"]
+    client.post(f"/api/conversations/{conv}/messages", json={"text": "jordan.lee@example.net"}, headers=auth)
     package = client.get(f"/api/agent/handoffs/{conv}").json()
     assert package["delegation"] is None and package["claimed_by"] == "dana" and package["status"] == "claimed"
     assert [a["tool"] for a in package["actions_taken"]] == ["get_order"]
-    assert any(e["action"] == "delegation_done" and "A10002" in e["detail"] for e in engine.state(conv)["events"])
+    assert [a["ok"] for a in package["actions_taken"]] == [True]
+    assert any(e["action"] == "delegation_done" and "A10038" in e["detail"] for e in engine.state(conv)["events"])
 
 
 def test_take_back_stops_the_task(client):

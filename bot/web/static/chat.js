@@ -13,14 +13,17 @@ const $ = (id) => document.getElementById(id);
 const el = {
   messages: $("messages"), input: $("message"), send: $("send"), form: $("composer"), typing: $("typing"),
   banner: $("human-banner"), error: $("error"), newConversation: $("new-conversation"),
-  closedActions: $("closed-actions"), startNew: $("start-new"), count: $("message-count"),
+  closedActions: $("closed-actions"), startNew: $("start-new"), count: $("message-count"), endChat: $("end-chat"),
 };
 
 // conv: {conversation_id, token}; seen: seqs on screen; liveAgent: a person wrote while this page was open (old
 // agent messages in the history don't count); generation: bumped per conversation so stale loops/streams stop.
 // serverState: the opaque `state` of the last answer; sent back so a long poll also returns when a person claims.
+// ended: the customer pressed "End chat" (the page stops here; the server only recorded the CSAT proxy).
 const state = { conv: null, status: "ai", handoff: null, liveAgent: null, seen: new Set(), lastSeq: -1, sending: false,
-  polling: false, generation: 0, pollController: null, sendController: null, serverState: null, pendingMessage: null };
+  polling: false, generation: 0, pollController: null, sendController: null, serverState: null, pendingMessage: null,
+  ended: false };
+const isClosed = () => state.status === "closed" || state.ended;
 
 // Errors carry the HTTP status (0 = network) so callers can tell "conversation gone" from "try again".
 const apiError = (message, status, retryAfter = null) => Object.assign(new Error(message), { status, retryAfter });
@@ -37,9 +40,11 @@ function h(tag, className, text) {
 }
 
 // ---------- HTTP ----------
-async function request(path, { method = "GET", body, signal, accept = "application/json", auth = true } = {}) {
+async function request(path, { method = "GET", body, signal, accept = "application/json", auth = true,
+  token = null } = {}) {
   const headers = { Accept: accept };
-  if (auth && state.conv) headers.Authorization = `Bearer ${state.conv.token}`;
+  if (token) headers.Authorization = `Bearer ${token}`;
+  else if (auth && state.conv) headers.Authorization = `Bearer ${state.conv.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let res;
   try {
@@ -111,6 +116,7 @@ function buildMessage(role, text, { seq = null, agent = null, pending = null } =
 // Keep server order: a message goes before the first one with a higher seq, or before this turn's
 // not-yet-confirmed bubbles (those are the newest thing on screen).
 function insertMessage(node, seq = null) {
+  hideRating(); // a new message answers (or passes over) the rating question; the server says if it still stands
   let before = null;
   if (seq !== null) {
     before = [...el.messages.children].find((child) => child.dataset.pending === "turn"
@@ -150,6 +156,7 @@ function applyMessages(list, live) {
 }
 
 function bannerText() {
+  if (state.ended) return "You ended this conversation. Thank you for contacting us.";
   if (state.status === "closed") return "This conversation has ended.";
   if (state.status !== "human") return "";
   const handoff = state.handoff || {};
@@ -168,15 +175,17 @@ function updateBanner() {
   const text = bannerText();
   el.banner.hidden = !text;
   if (el.banner.textContent !== text) el.banner.textContent = text; // a live region: only touch it on change
-  el.banner.classList.toggle("banner-closed", state.status === "closed");
+  el.banner.classList.toggle("banner-closed", isClosed());
 }
 
 function updateComposer() {
-  const closed = state.status === "closed";
+  const closed = isClosed();
   el.input.disabled = closed;
   el.send.disabled = closed || state.sending;
   el.closedActions.hidden = !closed;
+  el.endChat.hidden = !state.conv || state.ended;
   el.form.setAttribute("aria-busy", String(state.sending));
+  for (const button of el.messages.querySelectorAll(".csat button")) button.disabled = state.sending;
 }
 
 function showTyping(on) {
@@ -187,6 +196,54 @@ function showTyping(on) {
 function updateCount() {
   const left = MAX_LENGTH - el.input.value.length;
   el.count.textContent = left <= 200 ? `${left} characters left` : "";
+}
+
+// ---------- Rating the conversation (CSAT) ----------
+// The server flags a reply that ends with "how would you rate this conversation, from 1 (poor) to 5 (excellent)?"
+// (`csat_asked`): five buttons under it send the digit as an ordinary message, so the rating goes through the same
+// path as a typed "4" and stays in the transcript. Any other message, or the answer, takes them away.
+const RATING_WORDS = { 1: "poor", 5: "excellent" };
+
+function showRating() {
+  if (el.messages.querySelector(".csat") || state.ended || !state.conv) return;
+  const box = h("div", "csat");
+  box.setAttribute("role", "group");
+  box.setAttribute("aria-labelledby", "csat-label");
+  const label = h("p", "csat-label", "Rate this conversation: 1 is poor, 5 is excellent. Or just keep writing.");
+  label.id = "csat-label";
+  const row = h("div", "csat-buttons");
+  for (let score = 1; score <= 5; score += 1) {
+    const button = h("button", "btn btn-secondary csat-button", String(score));
+    button.type = "button";
+    button.dataset.score = String(score);
+    const word = RATING_WORDS[score] ? ` (${RATING_WORDS[score]})` : "";
+    button.setAttribute("aria-label", `Rate ${score} out of 5${word}`);
+    button.disabled = state.sending;
+    button.addEventListener("click", () => rate(score));
+    row.append(button);
+  }
+  box.append(label, row);
+  el.messages.append(box);
+  if (stick) scrollToEnd();
+}
+
+function hideRating() {
+  const box = el.messages.querySelector(".csat");
+  if (!box) return;
+  const focused = box.contains(document.activeElement);
+  box.remove();
+  if (focused && !el.input.disabled) el.input.focus(); // keyboard users are not left on a removed button
+}
+
+// `asked` from a done event, the conversation or a poll: true shows the buttons, false removes them.
+function applyRating(asked) {
+  if (asked === true) showRating();
+  else if (asked === false) hideRating();
+}
+
+function rate(score) {
+  if (state.sending || state.ended) return;
+  send(String(score), { rating: true });
 }
 
 // ---------- Conversation state ----------
@@ -216,7 +273,7 @@ function resetConversation() {
   if (state.pollController) state.pollController.abort();
   if (state.sendController) state.sendController.abort();
   Object.assign(state, { conv: null, status: "ai", handoff: null, liveAgent: null, seen: new Set(), lastSeq: -1,
-    sending: false, polling: false, pollController: null, sendController: null, serverState: null });
+    sending: false, polling: false, pollController: null, sendController: null, serverState: null, ended: false });
   saveStored(null);
   el.messages.replaceChildren();
   el.messages.removeAttribute("aria-busy");
@@ -255,6 +312,7 @@ async function syncHistory(live) {
   if (gen !== state.generation) return;
   applyMessages(data.messages, live);
   applyStatus(data.status, data.handoff ?? null, data.state);
+  applyRating(data.csat_asked);
 }
 
 // ---------- Long polling while a person is involved ----------
@@ -282,6 +340,7 @@ async function pollLoop(gen) {
         failures = 0;
         applyMessages(data.messages, true);
         applyStatus(data.status, data.handoff ?? null, data.state);
+        applyRating(data.csat_asked); // an agent resolved: the notice ends with the rating question
         const empty = !Array.isArray(data.messages) || data.messages.length === 0;
         if (empty && Date.now() - started < 500) await sleep(1000); // never spin if the server answers at once
       } catch (err) {
@@ -396,6 +455,7 @@ async function streamTurn(text, gen) {
     updateCount();
   }
   applyStatus(STATUSES.has(done.status) ? done.status : state.status, normalizeHandoff(done.handoff_info), done.state);
+  applyRating(done.csat_asked === true);
   try { await syncHistory(true); } catch (_) { /* the next poll or turn fills in the seqs */ }
   for (const node of el.messages.querySelectorAll('.msg[data-pending="turn"]')) node.dataset.pending = "loose";
   if (done.handoff === true && gen === state.generation && state.status !== "closed") startPolling();
@@ -411,22 +471,26 @@ function messageId(text) {
   return state.pendingMessage.id;
 }
 
-async function send() {
-  const text = el.input.value;
-  if (state.sending || state.status === "closed") return;
+// `text`: the message box, or a rating button's digit (`rating`: a conversation an agent closed still takes it).
+async function send(text = el.input.value, { rating = false } = {}) {
+  const closed = () => state.ended || (state.status === "closed" && !rating);
+  if (state.sending || closed()) return;
   if (!text.trim()) return void el.input.focus();
   clearError();
+  const hadRating = Boolean(el.messages.querySelector(".csat"));
   state.sending = true; // the send button stays disabled while a message is in flight
   updateComposer();
   let gen = state.generation;
   try {
     if (!state.conv) await startConversation();
     gen = state.generation;
-    if (!state.conv || state.status === "closed") return; // "New conversation" was pressed meanwhile, or it ended
+    if (!state.conv || closed()) return; // "New conversation" was pressed meanwhile, or it ended
     showTyping(state.status !== "human");
     await streamTurn(text, gen);
   } catch (err) {
     if (isAbort(err) || gen !== state.generation) return;
+    const retryable = err.status === 0 || err.status === 429 || err.status >= 500;
+    if (hadRating && retryable) showRating(); // not sent, and sending again may work: the question stands
     if (state.conv && (err.status === 401 || err.status === 404)) {
       await replaceLostConversation("Your previous conversation is no longer available, so we started a new one. "
         + "Your message is still in the box: press Send to try again.");
@@ -444,7 +508,38 @@ async function send() {
 }
 
 // ---------- Start-up and events ----------
+// The customer leaves the current conversation (End chat, or a new one): the server records the CSAT proxy unless they
+// rated. Only on these explicit actions; closing the tab says nothing (unload events are not reliable).
+async function endOnServer(conv) {
+  const res = await request(`/api/conversations/${encodeURIComponent(conv.conversation_id)}/end`,
+    { method: "POST", body: {}, token: conv.token });
+  try { return await res.json(); } catch (_) { return {}; }
+}
+
+async function endChat() {
+  if (!state.conv || state.ended) return;
+  const conv = state.conv;
+  clearError();
+  try {
+    await endOnServer(conv);
+  } catch (err) {
+    if (err.status !== 401 && err.status !== 404) return void showError(err.message || NETWORK_ERROR);
+  }
+  if (state.conv !== conv) return; // "New conversation" meanwhile
+  state.generation += 1; // stops the long poll and any reply still streaming
+  if (state.pollController) state.pollController.abort();
+  if (state.sendController) state.sendController.abort();
+  Object.assign(state, { ended: true, polling: false, pollController: null, sendController: null, sending: false });
+  saveStored(null); // a reload starts afresh
+  hideRating();
+  showTyping(false);
+  updateBanner();
+  updateComposer();
+  el.startNew.focus();
+}
+
 async function newConversation(focus) {
+  if (state.conv && !state.ended) endOnServer(state.conv).catch(() => {}); // leaving it: best effort
   resetConversation();
   clearError();
   if (focus) el.input.focus(); // not on page load: a focus jump would disorient screen-reader users
@@ -482,6 +577,7 @@ el.input.addEventListener("keydown", (event) => {
 el.input.addEventListener("input", updateCount);
 el.newConversation.addEventListener("click", () => newConversation(true));
 el.startNew.addEventListener("click", () => newConversation(true));
+el.endChat.addEventListener("click", endChat);
 
 init();
 
