@@ -33,20 +33,23 @@ def test_delegate_prints_the_question_and_the_ai_gives_the_conversation_back_wit
     assert result.exit_code == 0, result.stderr
     text = flat(result.stdout)
     assert f"the AI asked the customer: {ASK_ORDER}" in text
-    assert "collecting order id, then runs get_order" in text and "back to sam" in text
+    # a guest: the order is looked up with the e-mail it was placed with, so the AI collects both
+    assert "collecting order id, email address, then runs get_order" in text and "back to sam" in text
     assert engine.state(conv)["delegation"]["agent"] == "sam"
     assert engine.queue.get(conv).claimed_by == "sam"  # a waiting handoff is claimed for the agent first
     assert engine.db.transcript(conv)[-1]["text"].startswith(ASK_ORDER)  # the customer was really asked
 
     shown = flat(agent("show", conv).stdout)
     assert "mode ai_first (cohort default)" in shown
-    assert "the AI is on a task (order_details for sam): collecting order id" in shown
+    assert "the AI is on a task (order_details for sam): collecting order id, email address" in shown
     package = json.loads(agent("show", conv, "--json").stdout)
     assert package["operating_mode"] == "ai_first" and package["cohort"] == "default"
-    assert package["delegation"]["task"] == "order_details" and package["delegation"]["missing"] == ["order_id"]
+    assert package["delegation"]["task"] == "order_details"
+    assert package["delegation"]["missing"] == ["order_id", "email"]
     assert package["holding"] is False
 
-    engine.turn(conv, "it's A10002")  # the customer answers: the AI looks the order up and gives it back
+    engine.turn(conv, "it's A10038")  # the customer answers: the AI looks the order up and gives it back
+    engine.turn(conv, "jordan.lee@example.net")
     shown = flat(agent("show", conv).stdout)
     assert "on a task" not in shown and "get_order" in shown
     assert json.loads(agent("show", conv, "--json").stdout)["delegation"] is None
