@@ -200,6 +200,10 @@ class Engine:
         if deps.modes is None:
             deps.modes = LiveModes(deps.policies.directory / "modes.yaml", deps.policies.modes)
         deps.handoff_status = self._handoff_status
+        deps.queue_length = self._queue_length
+
+    def _queue_length(self, skill: str, language: str) -> int:
+        return len(self.queue.entries(("waiting",), skills=(skill,), languages=(language,)))
 
     def _handoff_status(self, conversation_id: str) -> str | None:
         entry = self.queue.get(conversation_id)

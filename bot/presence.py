@@ -142,9 +142,11 @@ class Presence:
         return found.room if found else None
 
     def capacity(self, skill: str, language: str) -> dict[str, int]:
-        """Agents online who could take a handoff needing `skill` in `language`, and how many of them have room."""
+        """Agents online who could take a handoff needing `skill` in `language`, how many of them have room, and
+        how many conversations they can still take between them (`slots`)."""
         able = self.able(skill, language) or []
-        return {"online": len(able), "free": sum(1 for a in able if a.room > 0)}
+        return {"online": len(able), "free": sum(1 for a in able if a.room > 0),
+                "slots": sum(max(0, a.room) for a in able)}
 
     def able(self, skill: str, language: str) -> list[AgentPresence] | None:
         """The online agents who could take it; None when no agent has a presence row at all (presence unused)."""

@@ -51,8 +51,11 @@ class Deps:
     # guardrails/modes.yaml as it is now (re-read on change); None: the policy loaded at start-up
     modes: LiveModes | None = None
     # Agents signed in who could take a handoff needing `skill` in `language`: {"online": n, "free": n} (free: below
-    # their concurrency limit). The presence table fills this in; with no agents known, nobody is free.
-    capacity: Callable[[str, str], dict[str, int]] = lambda skill, language: {"online": 0, "free": 0}
+    # their concurrency limit; slots: conversations they can still take). The presence table fills this in; with no
+    # agents known, nobody is free.
+    capacity: Callable[[str, str], dict[str, int]] = lambda skill, language: {"online": 0, "free": 0, "slots": 0}
+    # Handoffs already waiting for an agent with `skill` and `language` (the queue ahead of a new one).
+    queue_length: Callable[[str, str], int] = lambda skill, language: 0
     # The customer's other conversations since a time: {"conversations": n, "handoffs": n} (the orchestrator's
     # "customer history"); (customer id, since, this conversation's id). Guests have none.
     history: Callable[[str | None, float, str], dict[str, int]] = \

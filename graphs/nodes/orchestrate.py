@@ -7,9 +7,10 @@ Runs after `decide`, which has planned what the AI would do (or found an escalat
   draft reply, next best action), and the customer is only told that a person will answer. After an agent hands the
   conversation back, the AI serves it as in `ai_first` (the agent chose that).
 - `hybrid`: the conversation's complexity is scored each turn (`graphs.complexity`); at the policy's threshold, or
-  on a hard trigger, it goes to a person. If nobody who has the skill and speaks the language is free, it is queued
-  all the same, the customer is told so with an honest wait, and the AI *holds*: it keeps helping and collecting
-  facts (read-only tools, `decide`) until an agent takes the conversation.
+  on a hard trigger, it goes to a person. If no agent who has the skill and speaks the language has a free slot for
+  it (their free slots, less the conversations already waiting for such an agent), it is queued all the same, the
+  customer is told so with an honest wait, and the AI *holds*: it keeps helping and collecting facts (read-only
+  tools, `decide`) until an agent takes the conversation.
 """
 
 from __future__ import annotations
@@ -76,13 +77,19 @@ def orchestrate(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, A
         reason = deferred[0]["reason"] if deferred else "complexity"
         decision = _escalation(reason, f"complexity {found.total:g} ≥ {policy.hand_over_at:g}: {found.explain()}")
     wanted = skill(decision["reason"], topic(dict(state)), deps.policies.handoff)
-    free = deps.capacity(wanted, customer.get("language", "en")).get("free", 0)
-    hold = free == 0
+    language = customer.get("language", "en")
+    room = deps.capacity(wanted, language)
+    ahead = deps.queue_length(wanted, language)  # already waiting for the same kind of agent
+    slots = room.get("slots", room.get("free", 0))
+    hold = slots <= ahead  # nobody suitable will be free for this one when it is queued
     decision["args"] = dict(decision.get("args") or {}, holding=hold, **({"notice": "handoff.hold"} if hold else {}))
     acts = "hold" if hold else "human"
+    capacity = (f"{room.get('online', 0)} agent(s) online with skill {wanted} and language {language}, {slots} free"
+                f" slot(s), {ahead} waiting ahead")
     event = {"rail": "orchestrator", "action": acts, "reason": decision["reason"],
-             "detail": f"{record['why']}; {free} free agent(s) with skill {wanted}", "turn": state.get("turn", 0)}
-    return {"decision": decision, "orchestration": dict(record, acts=acts, skill=wanted), "events": [event]}
+             "detail": f"{record['why']}; {capacity}", "turn": state.get("turn", 0)}
+    return {"decision": decision, "events": [event],
+            "orchestration": dict(record, acts=acts, skill=wanted, capacity=capacity)}
 
 
 def _escalation(reason: str, evidence: str) -> dict[str, Any]:

@@ -85,25 +85,25 @@ def test_bad_input_is_one_clear_sentence_and_changes_nothing(presence, call, fra
 
 
 def test_capacity_counts_online_agents_by_skill_and_language_and_free_ones_by_their_claims(presence, queue):
-    assert presence.capacity("orders", "en") == {"online": 0, "free": 0}  # nobody known: nobody free
+    assert presence.capacity("orders", "en") == {"online": 0, "free": 0, "slots": 0}  # nobody known: nobody free
     presence.sign_in("sam", ["orders"], ["en"], 1)
     presence.sign_in("kim", [], ["en", "de"], 2)  # any skill
     presence.sign_in("lee", ["orders"], ["en"])
     presence.set_status("lee", "away")
-    assert presence.capacity("orders", "en") == {"online": 2, "free": 2}
-    assert presence.capacity("billing", "en") == {"online": 1, "free": 1}  # only kim takes any skill
-    assert presence.capacity("orders", "DE") == {"online": 1, "free": 1}
-    assert presence.capacity("orders", "fr") == {"online": 0, "free": 0}
-    assert presence.capacity("no-such-skill", "en") == {"online": 1, "free": 1}  # a read never raises
+    assert presence.capacity("orders", "en") == {"online": 2, "free": 2, "slots": 3}
+    assert presence.capacity("billing", "en") == {"online": 1, "free": 1, "slots": 2}  # only kim takes any skill
+    assert presence.capacity("orders", "DE") == {"online": 1, "free": 1, "slots": 2}
+    assert presence.capacity("orders", "fr") == {"online": 0, "free": 0, "slots": 0}
+    assert presence.capacity("no-such-skill", "en") == {"online": 1, "free": 1, "slots": 2}  # a read never raises
     _fill(queue, "c-1", "c-2", "c-3")
     queue.claim("c-1", "sam")
-    assert presence.capacity("orders", "en") == {"online": 2, "free": 1}
+    assert presence.capacity("orders", "en") == {"online": 2, "free": 1, "slots": 2}
     assert presence.get("sam").load == 1 and presence.room("sam") == 0
     queue.claim("c-2", "kim")
     queue.claim("c-3", "kim")
-    assert presence.capacity("orders", "en") == {"online": 2, "free": 0}
+    assert presence.capacity("orders", "en") == {"online": 2, "free": 0, "slots": 0}
     queue.close("c-2", "kim", "resolved")  # a resolved handoff no longer counts
-    assert presence.capacity("orders", "en") == {"online": 2, "free": 1}
+    assert presence.capacity("orders", "en") == {"online": 2, "free": 1, "slots": 1}
     assert [a.load for a in presence.roster()] == [1, 1, 0]  # kim, sam (online), lee (away)
 
 
@@ -212,12 +212,12 @@ def test_wait_estimate_follows_who_is_online_for_the_skill_and_language(presence
 
 def test_the_engine_wires_presence_into_the_queue_and_the_graphs_capacity(engine):
     assert engine.queue.presence is engine.presence
-    assert engine.deps.capacity("orders", "en") == {"online": 0, "free": 0}
+    assert engine.deps.capacity("orders", "en") == {"online": 0, "free": 0, "slots": 0}
     engine.presence.sign_in("sam", ["orders"], ["en"], 1)
-    assert engine.deps.capacity("orders", "en") == {"online": 1, "free": 1}
+    assert engine.deps.capacity("orders", "en") == {"online": 1, "free": 1, "slots": 1}
     engine.queue.put(_package("c-1", skill="orders"))
     engine.queue.put(_package("c-2", skill="orders"))
     engine.queue.claim_next("sam")
-    assert engine.deps.capacity("orders", "en") == {"online": 1, "free": 0}
+    assert engine.deps.capacity("orders", "en") == {"online": 1, "free": 0, "slots": 0}
     with pytest.raises(AtCapacity):
         engine.queue.claim_next("sam")

@@ -134,6 +134,16 @@ def test_hybrid_with_a_free_agent_hands_over_at_once(mode_engine):
     assert engine.turn(conv, "the order is A10002").reply.startswith("Thanks, I've added that to your case")
 
 
+def test_hybrid_counts_the_queue_ahead_against_the_free_slots(mode_engine):
+    engine = mode_engine("hybrid")
+    engine.presence.sign_in("sam", skills=["orders"], max_concurrent=1)  # one free slot ...
+    _run(engine, "cust-2", ("my parcel arrived damaged and I am really annoyed",))  # ... which this one will take
+    assert engine.queue.get(engine.queue.entries()[0].package["conversation_id"]).status == "waiting"
+    conv, (result,) = _run(engine, "cust-1", ("my lamp arrived broken and I am really annoyed",))
+    assert result.reply.startswith("I've asked a specialist")  # one slot, one waiting ahead: the AI holds
+    assert "1 free slot(s), 1 waiting ahead" in engine.state(conv)["orchestration"]["capacity"]
+
+
 def test_hybrid_an_agent_without_the_skill_does_not_count(mode_engine):
     engine = mode_engine("hybrid")
     engine.presence.sign_in("bea", skills=["billing"], max_concurrent=5)

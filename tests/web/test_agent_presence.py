@@ -64,7 +64,7 @@ def test_logout_signs_the_agent_out(client, accounts, engine):
     token = {"Authorization": f"Bearer {accounts.new_token('sam')}"}
     roster = client.get("/api/agent/presence", headers=token).json()
     assert roster["me"] is None and [(a["agent"], a["status"]) for a in roster["agents"]] == [("dana", "offline")]
-    assert engine.deps.capacity("billing", "en") == {"online": 0, "free": 0}
+    assert engine.deps.capacity("billing", "en") == {"online": 0, "free": 0, "slots": 0}
     # an API token sets presence without a cookie or CSRF token
     sam = client.post("/api/agent/presence", json={"status": "online", "max_concurrent": 1}, headers=token).json()
     assert sam["me"]["agent"] == "sam" and sam["me"]["skills"] == ["orders"]
