@@ -117,7 +117,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
     store_db = get("BOT_STORE_DB")
     mode = get("BOT_MODE")
     if mode is not None and mode not in ("ai_first", "human_led", "hybrid"):
-        raise ConfigError(f"BOT_MODE={mode!r}: expected ai_first, human_led or hybrid (or unset: guardrails/modes.yaml)")
+        raise ConfigError(f"BOT_MODE={mode!r}: expected ai_first, human_led or hybrid"
+                          " (or unset: guardrails/modes.yaml)")
     return Settings(
         data_dir=data_dir,
         policy_dir=Path(get("BOT_POLICY_DIR") or _default_policy_dir()).expanduser(),

@@ -58,8 +58,9 @@ def _wait_sentence(state: ConversationState, deps: Deps) -> str:
     reason = handoff.get("reason") or (state.get("decision") or {}).get("reason") or ""
     language = handoff.get("language") or (state.get("customer") or {}).get("language", "en")
     # the skill and language let the estimate count only the agents who can take this conversation (presence)
+    wanted = skill(reason, topic(dict(state)), deps.policies.handoff)
     minutes = deps.wait_minutes({"conversation_id": state["conversation_id"], "priority": handoff.get("priority"),
-                                 "skill": skill(reason, topic(dict(state)), deps.policies.handoff), "language": language})
+                                 "skill": wanted, "language": language})
     if minutes is None:
         return deps.policies.messages.get("handoff.wait_unknown")
     rounded = max(1, round(minutes))
