@@ -36,7 +36,20 @@ def snapshot(state: dict[str, Any], status: str | None) -> dict[str, Any]:
         "orchestration": state.get("orchestration") or None,
         "delegation": task,
         "holding": bool(handoff.get("holding")) and not task and state.get("mode") == "human" and status == "waiting",
+        "last_task_event": last_task_event(state),
     }
+
+
+TASK_EVENTS = ("delegate", "delegation_done", "delegation_stopped", "take_back")
+
+
+def last_task_event(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest event of the AI's tasks ({action, detail, turn}): a front end says "the AI finished its task" from
+    the conversation itself, not from having watched the task end."""
+    for event in reversed(state.get("events") or []):
+        if event.get("rail") == "handoff" and event.get("action") in TASK_EVENTS:
+            return {"action": event["action"], "detail": event.get("detail", ""), "turn": event.get("turn")}
+    return None
 
 
 def task_list(policy: Any) -> list[dict[str, Any]]:

@@ -55,7 +55,7 @@ def test_next_follows_the_agents_presence(handed_off):
     taken = agent("next")
     assert taken.exit_code == 0 and conv in taken.stdout and engine.queue.get(conv).claimed_by == "sam"
     assert "1/1" in agent("who").stdout
-    assert engine.deps.capacity("orders", "en") == {"online": 1, "free": 0}
+    assert engine.deps.capacity("orders", "en") == {"online": 1, "free": 0, "slots": 0}
 
 
 def test_desk_presence_commands_from_a_pipe(handed_off):

@@ -59,6 +59,7 @@ def test_delegate_asks_the_customer_and_the_conversation_comes_back_with_the_res
     assert package["delegation"] is None and package["claimed_by"] == "dana" and package["status"] == "claimed"
     assert [a["tool"] for a in package["actions_taken"]] == ["get_order"]
     assert [a["ok"] for a in package["actions_taken"]] == [True]
+    assert package["last_task_event"] == dict(package["last_task_event"], action="delegation_done")
     assert any(e["action"] == "delegation_done" and "A10038" in e["detail"] for e in engine.state(conv)["events"])
 
 

@@ -311,9 +311,10 @@ function renderTask(pkg) {
     const items = typeof task.collecting === "string" && task.collecting ? task.collecting
       : (Array.isArray(task.collect) ? task.collect.map(humanize).join(", ") : "");
     text = `The AI is collecting: ${items}`;
-  } else if (state.lastTask && !state.taskStopped) { // it ended without the agent stopping it: the AI is done
+  } else if (pkg.last_task_event && pkg.last_task_event.action === "delegation_done" && !state.taskStopped) {
+    // told by the conversation itself (a poll that missed the task's last moments, a reload, still know)
     text = "The AI finished its task and gave the conversation back to you: see Actions taken.";
-  } else if (state.lastTask) {
+  } else {
     text = "";
   }
   state.lastTask = task ? task.task || "task" : null;
