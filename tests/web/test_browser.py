@@ -106,6 +106,7 @@ def test_customer_to_agent_and_back_live(server, browser, fake_llm, tmp_path):
     box.fill("it's A10038")
     box.press("Enter")
     customer.wait_for_selector("#messages .msg >> text=email address", timeout=15000)  # a guest: the order's e-mail
+    customer.wait_for_selector("#composer[aria-busy=false]", timeout=15000)  # the first answer is complete
     box.fill("jordan.lee@example.net")
     box.press("Enter")
     agent.wait_for_selector("#ai-task-status >> text=The AI finished its task", timeout=15000)
