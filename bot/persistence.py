@@ -341,20 +341,15 @@ class Database:
                  int(message_done), conversation_id),
             )
 
-    def rate(self, conversation_id: str, score: float, source: str, *, replace: bool = True) -> bool:
-        """Store the conversation's CSAT (`source` customer or proxy). A proxy never replaces a customer's rating;
-        with `replace=False` nothing already stored is replaced. Returns whether it was stored."""
+    def rate(self, conversation_id: str, score: float, source: str) -> bool:
+        """Store the conversation's CSAT (`source` customer or proxy). A proxy never replaces a customer's rating.
+        Returns whether it was stored."""
         if source not in ("customer", "proxy"):
             raise ValueError(f"a CSAT source is customer or proxy, not {source!r}")
-        if not replace:
-            keep = "csat IS NULL"
-        elif source == "proxy":
-            keep = "(csat IS NULL OR csat_source = 'proxy')"
-        else:
-            keep = "1 = 1"
+        keep = " AND (csat IS NULL OR csat_source = 'proxy')" if source == "proxy" else ""
         with self._tx() as conn:
             changed = conn.execute(
-                f"UPDATE conversations SET csat = ?, csat_source = ?, csat_at = ? WHERE id = ? AND {keep}",
+                f"UPDATE conversations SET csat = ?, csat_source = ?, csat_at = ? WHERE id = ?{keep}",
                 (score, source, time.time(), conversation_id),
             ).rowcount
         return bool(changed)

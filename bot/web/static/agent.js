@@ -27,7 +27,7 @@ const el = Object.fromEntries([
 // generation: bumped on login/logout so stale timers and answers are ignored; openToken: same for the open package.
 const state = { agent: null, csrf: null, generation: 0, queueTimer: null, queueDelay: REFRESH_MS, queueFailing: false,
   openId: null, openToken: 0, pkg: null, pkgTimer: null, busy: false, rendered: {}, prefilled: false,
-  presence: "offline", polls: 0, tasks: [], lastTask: null, taskStopped: false, kbBusy: false };
+  presence: "offline", polls: 0, tasks: [], taskStopped: false, kbBusy: false };
 const MODES = { ai_first: "AI first", human_led: "Human led", hybrid: "Hybrid" };
 const ACTS = { ai: "the AI goes on", human: "a person takes over", hold: "the AI holds until a person is free" };
 const queueSigs = new WeakMap(); // button -> JSON of the entry it shows (rebuild its content only on change)
@@ -317,7 +317,6 @@ function renderTask(pkg) {
   } else {
     text = "";
   }
-  state.lastTask = task ? task.task || "task" : null;
   if (el.aiTaskStatus.textContent !== text) el.aiTaskStatus.textContent = text;
 }
 
@@ -378,7 +377,7 @@ function updateButtons() {
 
 async function openPackage(id) {
   if (state.openId !== id) {
-    Object.assign(state, { openId: id, pkg: null, rendered: {}, prefilled: false, lastTask: null, taskStopped: false });
+    Object.assign(state, { openId: id, pkg: null, rendered: {}, prefilled: false, taskStopped: false });
     for (const input of [el.reply, el.draftInstruction, el.resolveNote, el.handBackNote, el.kbQuery]) input.value = "";
     clearAssist();
   }
@@ -421,7 +420,7 @@ async function refreshPackage(token, first = false) {
 
 function closePackage(message) {
   clearTimeout(state.pkgTimer);
-  Object.assign(state, { openId: null, pkg: null, rendered: {}, openToken: state.openToken + 1, lastTask: null });
+  Object.assign(state, { openId: null, pkg: null, rendered: {}, openToken: state.openToken + 1 });
   el.packageBody.hidden = true;
   el.packageEmpty.hidden = false;
   for (const input of [el.reply, el.draftInstruction, el.resolveNote, el.handBackNote, el.kbQuery]) input.value = "";
