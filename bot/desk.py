@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.engine import Engine, TurnResult
+from bot.feedback import Feedback, Flag
 from bot.handoff import build_package
 from bot.queue import Entry, QueueError
 
@@ -177,6 +178,18 @@ class Desk:
         result = self.engine.agent_event(conversation_id, {"kind": "take_back", "agent": agent})
         self._refresh(conversation_id)
         return result
+
+    # -- feedback (bot/feedback.py): any conversation, handed off or not --------------------------------------------
+    def flag(self, conversation_id: str, agent: str, kind: str, **correction: Any) -> Flag:
+        """Flag what the bot did in a conversation (see :class:`bot.feedback.Feedback`); the conversation's audit
+        events say which rail blocked a turn."""
+        events = self.engine.state(conversation_id).get("events") or []
+        return self.feedback.flag(conversation_id, agent, kind, events=events, **correction)
+
+    @property
+    def feedback(self) -> Feedback:
+        deps = self.engine.deps
+        return Feedback(self.engine.db, deps.redact, deps.clock)
 
     def _refresh(self, conversation_id: str) -> None:
         """Queue the package again with what the agent did (their replies and tool runs), keeping its status."""

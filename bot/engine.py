@@ -442,6 +442,7 @@ class Engine:
             latency_ms=round(total * 1000, 2) if customer_turn else None,
             blocked=customer_turn and bool(values.get("blocked")), handoff_turn=handoff.get("turn"),
             message_done=customer_turn or message_done,
+            tokens=(usage.prompt_tokens, usage.completion_tokens) if usage.calls else None,
         )
         rated = values.get("csat") or {}
         if rated.get("at") == values.get("turn") and rated.get("source") in ("customer", "proxy"):

@@ -108,7 +108,20 @@ CREATE TABLE IF NOT EXISTS agent_presence (  -- who is signed in to take handoff
     max_concurrent INTEGER NOT NULL DEFAULT 3,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS flags (         -- agents' feedback on what the bot did (bot/feedback.py); no raw PII
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    turn INTEGER,                    -- the customer turn the flag is about (1-based); NULL = the whole conversation
+    kind TEXT NOT NULL,              -- misrouted | wrong_intent | bad_answer | rail_false_positive | rail_false_negative
+    agent TEXT NOT NULL,
+    correction TEXT NOT NULL,        -- JSON: what should have happened (redacted)
+    observed TEXT NOT NULL,          -- JSON: what the bot did, read when the flag was made
+    note TEXT,                       -- the agent's words (redacted)
+    created_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs (status, created_at);
+CREATE INDEX IF NOT EXISTS flags_created ON flags (created_at);
+CREATE INDEX IF NOT EXISTS flags_conversation ON flags (conversation_id, kind, turn);
 CREATE INDEX IF NOT EXISTS conversations_updated ON conversations (updated_at);
 """
 # Columns added after the first release of a table: (table, column, declaration).
@@ -129,6 +142,9 @@ MIGRATIONS = [
     ("conversations", "csat", "REAL"),
     ("conversations", "csat_source", "TEXT"),
     ("conversations", "csat_at", "REAL"),
+    ("messages", "confidence", "REAL"),          # bot turns: how sure the bot was of the intent it answered
+    ("messages", "prompt_tokens", "INTEGER"),    # bot turns: LLM tokens read and written in the turn (ROI)
+    ("messages", "completion_tokens", "INTEGER"),
 ]
 # Indexes on migrated columns (made after the migrations, so an old database gets the column first).
 INDEXES = """
@@ -280,13 +296,13 @@ class Database:
         with self.backend.reading() as conn:
             row = conn.execute(
                 "SELECT id, customer, channel, status, handoff_reason, created_at, updated_at, operating_mode, cohort,"
-                " csat, csat_source FROM conversations WHERE id = ?",
+                " csat, csat_source, handoff_turn FROM conversations WHERE id = ?",
                 (conversation_id,),
             ).fetchone()
         if row is None:
             return None
         keys = ("id", "customer", "channel", "status", "handoff_reason", "created_at", "updated_at",
-                "operating_mode", "cohort", "csat", "csat_source")
+                "operating_mode", "cohort", "csat", "csat_source", "handoff_turn")
         record = dict(zip(keys, row))
         record["customer"] = json.loads(record["customer"])
         return record
@@ -307,17 +323,20 @@ class Database:
     def sync_transcript(
         self, conversation_id: str, transcript: list[dict[str, Any]], status: str, handoff_reason: str | None,
         *, latency_ms: float | None = None, blocked: bool = False, handoff_turn: int | None = None,
-        message_done: bool = False,
+        message_done: bool = False, tokens: tuple[int, int] | None = None,
     ) -> None:
         """Upsert every transcript entry by position: idempotent, so replays after a crash never duplicate.
 
-        `latency_ms` and `blocked` describe this run's last bot turn (the QA and monitoring readers want them);
+        `latency_ms`, `blocked` and `tokens` (LLM prompt and completion tokens) describe this run's last bot turn
+        (the QA, monitoring and ROI readers want them);
         `message_done` marks the customer message taken in last as answered (see :meth:`last_message`).
         """
         last_bot = max((i for i, t in enumerate(transcript) if t["role"] == "bot"), default=-1)
+        prompt, completion = tokens if tokens else (None, None)
         rows = [
             (conversation_id, seq, t["role"], t["text"], t.get("ts", 0.0), t.get("turn"), t.get("intent"),
-             t.get("sentiment"), latency_ms if seq == last_bot else None, int(blocked and seq == last_bot))
+             t.get("sentiment"), latency_ms if seq == last_bot else None, int(blocked and seq == last_bot),
+             t.get("confidence"), prompt if seq == last_bot else None, completion if seq == last_bot else None)
             for seq, t in enumerate(transcript)
         ]
         with self._tx() as conn:
@@ -326,9 +345,13 @@ class Database:
             ).fetchone()
             conn.executemany(
                 "INSERT INTO messages (conversation_id, seq, role, text, ts, turn, intent, sentiment, latency_ms,"
-                " blocked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id, seq) DO UPDATE SET"
+                " blocked, confidence, prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (conversation_id, seq) DO UPDATE SET"
                 " role = excluded.role, text = excluded.text, intent = excluded.intent,"
                 " latency_ms = COALESCE(excluded.latency_ms, messages.latency_ms),"
+                " confidence = COALESCE(excluded.confidence, messages.confidence),"
+                " prompt_tokens = COALESCE(excluded.prompt_tokens, messages.prompt_tokens),"
+                " completion_tokens = COALESCE(excluded.completion_tokens, messages.completion_tokens),"
                 " blocked = CASE WHEN excluded.blocked > messages.blocked THEN excluded.blocked ELSE messages.blocked"
                 " END",
                 rows[max(0, known - 1):],
@@ -362,15 +385,16 @@ class Database:
                 " WHERE updated_at >= ? ORDER BY created_at", (since,),
             ).fetchall()
             messages = conn.execute(
-                "SELECT m.conversation_id, m.role, m.text, m.turn, m.intent, m.latency_ms, m.blocked FROM messages m"
+                "SELECT m.conversation_id, m.role, m.text, m.turn, m.intent, m.latency_ms, m.blocked, m.confidence,"
+                " m.sentiment FROM messages m"
                 " JOIN conversations c ON c.id = m.conversation_id WHERE c.updated_at >= ?"
                 " ORDER BY m.conversation_id, m.seq", (since,),
             ).fetchall()
         by_conversation: dict[str, list[dict[str, Any]]] = {}
-        for cid, role, text, turn, intent, latency, blocked in messages:
+        for cid, role, text, turn, intent, latency, blocked, confidence, sentiment in messages:
             by_conversation.setdefault(cid, []).append(
                 {"role": role, "text": text, "turn": turn, "intent": intent, "latency_ms": latency,
-                 "blocked": bool(blocked)}
+                 "blocked": bool(blocked), "confidence": confidence, "sentiment": sentiment}
             )
         return [
             {"id": cid, "customer": json.loads(customer), "channel": channel, "status": status,
@@ -381,10 +405,11 @@ class Database:
     def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
         with self.backend.reading() as conn:
             rows = conn.execute(
-                "SELECT role, text, ts, turn, intent, sentiment FROM messages WHERE conversation_id = ? ORDER BY seq",
-                (conversation_id,),
+                "SELECT role, text, ts, turn, intent, sentiment, blocked, confidence FROM messages"
+                " WHERE conversation_id = ? ORDER BY seq", (conversation_id,),
             ).fetchall()
-        return [dict(zip(("role", "text", "ts", "turn", "intent", "sentiment"), r)) for r in rows]
+        keys = ("role", "text", "ts", "turn", "intent", "sentiment", "blocked", "confidence")
+        return [dict(zip(keys, r[:6] + (bool(r[6]), r[7]))) for r in rows]
 
     # -- shared access for the queue (bot/queue.py) -------------------------------------------------------------------
     def transaction(self) -> Any:

@@ -53,6 +53,7 @@ class Turn(TypedDict, total=False):
     turn: int  # customer turn number this belongs to
     intent: str | None
     sentiment: float | None
+    confidence: float | None  # bot turns: the intent's confidence (monitoring's low-confidence rate)
     stt_confidence: float  # voice: how sure speech recognition was of this customer turn (0..1)
 
 

@@ -97,7 +97,8 @@ class LLMUsage:
     calls: int = 0
     first_token_s: list[float] = field(default_factory=list)  # per streamed call, from the call's start
     first_token_at: list[float] = field(default_factory=list)  # per streamed call, time.perf_counter() values
-    completion_tokens: int = 0
+    completion_tokens: int = 0  # the server's count where it reports one; a stream's text chunks otherwise
+    prompt_tokens: int = 0  # the server's count where it reports one; ~4 characters a token otherwise (ROI costs)
 
 
 _usage: contextvars.ContextVar[LLMUsage | None] = contextvars.ContextVar("llm_usage", default=None)
@@ -110,15 +111,21 @@ def track_usage() -> LLMUsage:
     return usage
 
 
-def _account(seconds: float, first_token: float | None = None, tokens: int = 0) -> None:
+def _account(seconds: float, first_token: float | None = None, tokens: int = 0, prompt_tokens: int = 0) -> None:
     usage = _usage.get()
     if usage is not None:
         usage.seconds += seconds
         usage.calls += 1
         usage.completion_tokens += tokens
+        usage.prompt_tokens += prompt_tokens
         if first_token is not None:
             usage.first_token_s.append(first_token)
             usage.first_token_at.append(time.perf_counter() - seconds + first_token)
+
+
+def _prompt_tokens(messages: list[Any]) -> int:
+    """Tokens a prompt is likely to take (~4 characters each) where the server does not say (streams)."""
+    return sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict)) // 4 + 1
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -347,7 +354,7 @@ class LLMClient:
                     response.close()
                 except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to do about it
                     pass
-            _account(time.perf_counter() - started, first, chunks)
+            _account(time.perf_counter() - started, first, chunks, _prompt_tokens(messages))
 
     def complete(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.2) -> str:
         return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature))
@@ -367,6 +374,7 @@ class LLMClient:
         asked = 0
         for _ in range(2):
             started = time.perf_counter()
+            result: Any = None
             try:
                 result, attempts = self._with_retries(
                     "structured",
@@ -382,7 +390,9 @@ class LLMClient:
                 exc.attempts += asked
                 raise
             finally:
-                _account(time.perf_counter() - started)
+                used = getattr(result, "usage", None)
+                _account(time.perf_counter() - started, None, int(getattr(used, "completion_tokens", 0) or 0),
+                         int(getattr(used, "prompt_tokens", 0) or 0) if used is not None else _prompt_tokens(messages))
             asked += attempts
             try:
                 choices = getattr(result, "choices", None)  # a proxy's HTML page comes back as a str

@@ -75,6 +75,7 @@ def reply(state: ConversationState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 "turn": state["turn"],
                 "intent": understanding.get("intent"),
                 "sentiment": understanding.get("sentiment"),
+                "confidence": understanding.get("confidence"),
             }
         ],
         "intents": [understanding.get("intent")],
