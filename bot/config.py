@@ -54,6 +54,7 @@ class Settings:
     web_customer_secret: str | None = None  # the store site's key for signing logged-in customer ids (web chat)
     rails: bool = True  # the guardrail layer (bot/rails); only tests of the bare engine turn it off
     mode: str | None = None  # BOT_MODE: every new conversation in this operating mode (overrides modes.yaml cohorts)
+    intent_model: Path | None = None  # BOT_INTENT_MODEL: pin one saved intent model (default: `bot train`'s, shipped)
 
     @property
     def embedded(self) -> bool:
@@ -116,6 +117,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
     vosk = get("VOSK_MODEL_PATH")
     store_db = get("BOT_STORE_DB")
     mode = get("BOT_MODE")
+    intent_model = get("BOT_INTENT_MODEL")
+    if intent_model is not None and not Path(intent_model).expanduser().is_file():
+        raise ConfigError(f"BOT_INTENT_MODEL={intent_model!r}: no such model file (a .npz written by `bot train`)")
     if mode is not None and mode not in ("ai_first", "human_led", "hybrid"):
         raise ConfigError(f"BOT_MODE={mode!r}: expected ai_first, human_led or hybrid"
                           " (or unset: guardrails/modes.yaml)")
@@ -135,4 +139,5 @@ def load_settings(env: dict[str, str] | None = None, dotenv_path: Path | None = 
         agents_file=Path(agents).expanduser() if (agents := get("BOT_AGENTS_FILE")) else None,
         web_customer_secret=get("BOT_WEB_CUSTOMER_SECRET"),
         mode=mode,
+        intent_model=Path(intent_model).expanduser() if intent_model else None,
     )

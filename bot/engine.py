@@ -223,7 +223,7 @@ class Engine:
         queue = Queue(db, policies.handoff, presence=presence)
         deps = Deps(
             llm=llm,
-            nlu=NLU(settings.data_dir / "nlu"),
+            nlu=NLU(settings.data_dir / "nlu", model=settings.intent_model),
             store=open_store(settings.store_path),
             kb=default_kb(),
             policies=policies,

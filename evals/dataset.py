@@ -60,7 +60,8 @@ class Conversation:
         return out
 
 
-_TOP = {"id", "channel", "customer", "turns", "expect"}
+# `source` (optional, an extension): where a case came from, e.g. the flags of `bot feedback export`; not graded.
+_TOP = {"id", "channel", "customer", "turns", "expect", "source"}
 _EXPECT = {"intents", "handoff", "handoff_by_turn", "handoff_reason", "blocked_turns", "must_not_contain"}
 
 
@@ -73,6 +74,8 @@ def _parse(obj: Any, line: int, seen: set[str]) -> Conversation:
     unknown = sorted(set(obj) - _TOP)
     if unknown:
         raise bad(f"unknown key(s) {unknown}; allowed: {sorted(_TOP)}")
+    if obj.get("source") is not None and not isinstance(obj["source"], dict):
+        raise bad("'source' must be an object")
     cid = obj.get("id")
     if not isinstance(cid, str) or not cid.strip():
         raise bad("'id' must be a non-empty string")

@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.nlu import registry
 from bot.nlu.clarity import CLEAR_ABOVE, clarity
 from bot.nlu.entities import extract as extract_entities
 from bot.nlu.intents import OOS_BELOW, OUT_OF_SCOPE, UNCERTAIN_BELOW, IntentClassifier, decide
@@ -79,26 +80,61 @@ class Analysis:
 class NLU:
     """Facade over the classifier, sentiment, entities and language detection. Thread-safe; share one instance."""
 
-    def __init__(self, cache_dir: Path, *, clinc_path: Path | None = None, yaml_path: Path | None = None) -> None:
-        """Remember where the classifier cache lives. Nothing is loaded until :meth:`warm` or :meth:`analyze`."""
+    def __init__(self, cache_dir: Path, *, clinc_path: Path | None = None, yaml_path: Path | None = None,
+                 model: Path | None = None) -> None:
+        """Remember where the classifier cache lives. Nothing is loaded until :meth:`warm` or :meth:`analyze`.
+
+        `model` pins one saved model file (``BOT_INTENT_MODEL``; `bot train` compares models this way); without it the
+        bot runs the model `bot train` activated in `cache_dir` (:mod:`bot.nlu.registry`), else the shipped one.
+        """
         self.cache_dir = Path(cache_dir)
         self._clinc_path = clinc_path
         self._yaml_path = yaml_path
+        self._pinned = Path(model) if model is not None else None
         self._classifier: IntentClassifier | None = None
+        self._active: tuple[int, int] | None = None  # signature of the active.json the classifier was loaded for
+        self.model_source = "shipped"  # shipped | retrained <file> | pinned <file>
         self._lock = threading.Lock()
 
     @property
     def classifier(self) -> IntentClassifier:
-        """The intent classifier, loaded from the cache (or trained) on first access."""
+        """The intent classifier, loaded on first access and again when `bot train` activates another one."""
         clf = self._classifier
-        if clf is None:
+        if self._pinned is not None:
+            if clf is None:
+                with self._lock:
+                    if self._classifier is None:
+                        self._classifier = IntentClassifier.load(self._pinned)
+                        self.model_source = f"pinned {self._pinned}"
+                    clf = self._classifier
+            return clf
+        active = registry.signature(self.cache_dir)
+        if clf is None or active != self._active:
             with self._lock:
-                if self._classifier is None:
-                    self._classifier = IntentClassifier.load_or_train(
-                        self.cache_dir, yaml_path=self._yaml_path, clinc_path=self._clinc_path
-                    )
+                if self._classifier is None or active != self._active:
+                    self._classifier = self._load(active)
                 clf = self._classifier
         return clf
+
+    def _load(self, active: tuple[int, int] | None) -> IntentClassifier:
+        shipped = IntentClassifier.load_or_train(self.cache_dir, yaml_path=self._yaml_path,
+                                                 clinc_path=self._clinc_path)
+        self._active, self.model_source = active, "shipped"
+        if active is None:
+            return shipped
+        found = registry.load_active(self.cache_dir, shipped.meta.get("cache_key") or self.base_key())
+        if found is None:
+            return shipped
+        model, record = found
+        self.model_source = f"retrained {record.model}"
+        return model
+
+    def base_key(self) -> str:
+        """The cache key of the shipped model (what a retrained model must have been trained beside)."""
+        from bot.nlu import clinc
+        from bot.nlu.intents import cache_key
+
+        return cache_key(self._yaml_path, self._clinc_path if self._clinc_path is not None else clinc.clinc_path())
 
     def warm(self) -> None:
         """Load the classifier, VADER and lingua now so that the first turn is fast."""

@@ -187,14 +187,16 @@ def _class_weights(labels: Sequence[str], params: dict[str, Any]) -> dict[str, f
     return weights
 
 
-def _fit(texts: Sequence[str], labels: Sequence[str], params: dict[str, Any]):
-    """Fit features + LinearSVC on normalised texts. Returns (features, svc, n_features)."""
+def _fit(texts: Sequence[str], labels: Sequence[str], params: dict[str, Any],
+         weights: Sequence[float] | None = None):
+    """Fit features + LinearSVC on normalised texts (`weights`: per example, e.g. agents' corrections count more).
+    Returns (features, svc, n_features)."""
     from sklearn.svm import LinearSVC
 
     features = _build_features(params)
     X = features.fit_transform(texts)
     svc = LinearSVC(C=params["C"], class_weight=_class_weights(labels, params), random_state=SEED)
-    svc.fit(X, labels)
+    svc.fit(X, labels, sample_weight=None if weights is None else np.asarray(weights, dtype=np.float64))
     return features, svc, X.shape[1]
 
 
@@ -327,8 +329,10 @@ class IntentClassifier:
     # ------------------------------------------------------------------ training
 
     @classmethod
-    def train(cls, examples: Iterable[tuple[str, str]], params: dict[str, Any] | None = None) -> "IntentClassifier":
-        """Fit on (text, intent) pairs. A taxonomy intent absent from `examples` gets probability 0."""
+    def train(cls, examples: Iterable[tuple[str, str]], params: dict[str, Any] | None = None,
+              weights: Sequence[float] | None = None) -> "IntentClassifier":
+        """Fit on (text, intent) pairs. A taxonomy intent absent from `examples` gets probability 0. `weights`, one
+        per example, make some examples count more in the fit (the calibration stays unweighted)."""
         p = {**DEFAULT_PARAMS, **(params or {})}
         t0 = time.perf_counter()
         pairs = [(normalize(t), y) for t, y in examples]
@@ -336,7 +340,9 @@ class IntentClassifier:
         labels = [y for _, y in pairs]
         if len(set(labels)) < 2:
             raise ValueError("need examples of at least two intents to train a classifier")
-        features, svc, n_features = _fit(texts, labels, p)
+        if weights is not None and len(weights) != len(texts):
+            raise ValueError(f"{len(weights)} weights for {len(texts)} examples")
+        features, svc, n_features = _fit(texts, labels, p, weights)
         classes = [str(c) for c in svc.classes_]
         if len(classes) == 2:  # LinearSVC keeps one hyperplane; give both classes a column
             coef = np.vstack([-svc.coef_[0], svc.coef_[0]])
