@@ -472,8 +472,12 @@ def policy_check() -> None:
 
 
 from bot.agent_cli import agent_app  # noqa: E402  (registered last: it uses the helpers above)
+from bot.feedback_cli import feedback_app, register, train  # noqa: E402
 
+register(agent_app)  # bot agent review | flag | flags | unflag
 app.add_typer(agent_app, name="agent")
+app.add_typer(feedback_app, name="feedback")
+app.command("train")(train)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -107,11 +107,11 @@ def _sentiment_too_late(group: list[Flag], stored: dict[str, Any], policy: Any) 
     if proposed <= current:
         return _entry("escalation.yaml negative_sentiment", finding, "the threshold was reached: check the rule's "
                       "precedence and hybrid mode (soft triggers)", None, group, stored)
-    contained = [c for c in stored.values() if not c.get("handoff_reason")
-                 and current < min(_sentiments(c), default=1.0) <= proposed]
-    effect = (f"with {proposed}, all {len(worst)} would have been handed off; {len(contained)} of "
-              f"{sum(1 for c in stored.values() if not c.get('handoff_reason'))} contained conversations would have "
-              f"been handed off too (containment cost)")
+    flagged_ids = {f.conversation_id for f in group}
+    others = [c for cid, c in stored.items() if not c.get("handoff_reason") and cid not in flagged_ids]
+    contained = [c for c in others if current < min(_sentiments(c), default=1.0) <= proposed]
+    effect = (f"with {proposed}, all {len(worst)} would have been handed off; {len(contained)} of {len(others)} "
+              f"other contained conversations would have been handed off too (containment cost)")
     return _entry("escalation.yaml negative_sentiment.single_turn_threshold", finding,
                   f"single_turn_threshold {current} -> {proposed}", effect, group, stored,
                   change={"file": "guardrails/escalation.yaml", "key": "negative_sentiment.single_turn_threshold",
