@@ -472,7 +472,8 @@ class _Session:
 
     HELP = ("queue | claim <n|id> | next | show [id] | reply <text> | draft [instruction] | send | "
             "tool <name> k=v… | kb [query] | delegate <task> | takeback | resolve [note] | back <note> | release | "
-            "signin [--skill S]… [--language L]… [--max N] | away | signout | who | quit")
+            "signin [--skill S]… [--language L]… [--max N] | away | signout | who | "
+            "flag <kind> [turn] key=value… | quit")
 
     def __init__(self, desk: Desk, agent: str, console: Console) -> None:
         self.desk, self.agent, self.console = desk, agent, console
@@ -551,6 +552,13 @@ class _Session:
             return
         self.current, self.last_draft = entry.package["conversation_id"], None
         _show(self.desk, self.current, self.console)
+
+    def cmd_flag(self, rest: str) -> None:
+        """`flag wrong_intent 2 intent=billing note="…"`, `flag misrouted handoff=no` on the current conversation."""
+        from bot.feedback_cli import desk_flag, flag_line
+
+        made = desk_flag(self.desk, self._needs_current(), self.agent, rest)
+        self.console.print(f"flagged ({made.id}): {escape(flag_line(made.as_json()))}", highlight=False)
 
     def cmd_show(self, rest: str) -> None:
         _show(self.desk, rest or self._needs_current(), self.console)

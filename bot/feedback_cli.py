@@ -102,6 +102,40 @@ def flag(
         out.print(f"flagged {conversation} ({made.id}): {flag_line(made.as_json())}", highlight=False)
 
 
+_FIELDS = {"intent": str, "reason": str, "reply": str, "note": str, "handoff": bool, "wrong": list}
+
+
+def desk_flag(desk: Any, conversation: str, agent: str, rest: str) -> Any:
+    """The desk loop's `flag <kind> [turn] key=value…` (`handoff=yes|no`, `wrong=` repeatable)."""
+    import shlex
+
+    from bot.agent_cli import UsageError
+    from bot.desk import _BOOLS
+
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise UsageError(f"flag: {exc}") from None
+    if not words:
+        raise UsageError("flag <kind> [turn] key=value…, e.g. flag wrong_intent 2 intent=billing")
+    kind, words = words[0], words[1:]
+    turn = int(words.pop(0)) if words and words[0].isdigit() else None
+    options: dict[str, Any] = {"must_not_contain": []}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or key not in _FIELDS:
+            raise UsageError(f"flag: {word!r} is not key=value with key one of {', '.join(_FIELDS)}")
+        if _FIELDS[key] is bool:
+            if value.lower() not in _BOOLS:
+                raise UsageError(f"flag: {key} is yes or no, got {value!r}")
+            options[key] = _BOOLS[value.lower()]
+        elif key == "wrong":
+            options["must_not_contain"].append(value)
+        else:
+            options[key] = value
+    return desk.flag(conversation, agent, kind, turn=turn, **options)
+
+
 def flags(conversation: Optional[str] = typer.Option(None, "--conversation"),
           kind: Optional[str] = typer.Option(None, "--kind"), mine: bool = typer.Option(False, "--mine"),
           since_days: Optional[float] = SINCE, agent: Optional[str] = AGENT,

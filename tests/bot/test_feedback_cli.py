@@ -63,3 +63,25 @@ def test_export_and_suggest(handed_off, tmp_path):
     [suggestion] = json.loads(feedback("suggest", "--json").stdout)
     assert suggestion["finding"] == "1 message(s) read as order_status were shipping_info"
     assert "bot train" in flat(feedback("suggest").stdout)
+
+
+def test_flag_from_the_desk_loop(handed_off):
+    _, conv = handed_off
+    session = "\n".join([
+        "flag wrong_intent 1 intent=shipping_info",  # nothing selected yet
+        "claim 1",
+        "flag",
+        "flag misrouted handoff=maybe",
+        "flag misrouted colour=red",
+        'flag wrong_intent 1 intent=shipping_info note="they asked about the carrier"',
+        "flag misrouted handoff=no",
+    ]) + "\n"
+    result = agent("desk", input=session)
+    assert result.exit_code == 0, (result.stdout[-2000:], result.stderr)
+    text = flat(result.stdout)
+    for fragment in ("error: no conversation selected", "error: flag <kind> [turn] key=value",
+                     "error: flag: handoff is yes or no, got 'maybe'", "error: flag: 'colour=red' is not key=value",
+                     "intent order_status -> shipping_info — they asked about the carrier",
+                     "customer_request -> no handoff"):
+        assert fragment in text, fragment
+    assert sorted(f["kind"] for f in json.loads(agent("flags", "--json").stdout)) == ["misrouted", "wrong_intent"]
