@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from bot.feedback import Feedback, Flag
+from bot.feedback import Flag
 from bot.persistence import Database
 
 

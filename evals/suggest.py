@@ -87,9 +87,9 @@ def _sentiment_too_eager(group: list[Flag], stored: dict[str, Any], policy: Any)
     others = [c for cid, c in stored.items() if c.get("handoff_reason") == "negative_sentiment"
               and cid not in flagged_ids]
     lost = [c for c in others if proposed < min(_sentiments(c, c.get("handoff_turn")), default=1.0) <= current]
-    effect = (f"with {proposed}, {len(single)} of the {len(group)} flagged handoffs would not have fired on one message "
-              f"(the rolling rule may still fire); {len(lost)} of {len(others)} other negative_sentiment handoffs "
-              f"would not have happened either")
+    effect = (f"with {proposed}, {len(single)} of the {len(group)} flagged handoffs would not have fired on one "
+              f"message (the rolling rule may still fire); {len(lost)} of {len(others)} other negative_sentiment "
+              f"handoffs would not have happened either")
     return _entry("escalation.yaml negative_sentiment.single_turn_threshold", finding,
                   f"single_turn_threshold {current} -> {proposed}", effect, group, stored,
                   change={"file": "guardrails/escalation.yaml", "key": "negative_sentiment.single_turn_threshold",

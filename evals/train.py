@@ -93,7 +93,8 @@ def train_candidate(fixes: list[Correction], *, weight: float = CORRECTION_WEIGH
                     yaml_path: Path | None = None, clinc_path: Path | None = None) -> IntentClassifier:
     """The shipped training data plus the corrections (see the module docstring)."""
     corrected = {normalize(c.text) for c in fixes}
-    base = [(t, y) for t, y in training_data(yaml_path, clinc_path, use_clinc=use_clinc) if normalize(t) not in corrected]
+    shipped = training_data(yaml_path, clinc_path, use_clinc=use_clinc)
+    base = [(t, y) for t, y in shipped if normalize(t) not in corrected]
     examples = base + [(c.text, c.intent) for c in fixes]
     model = IntentClassifier.train(examples, weights=[1.0] * len(base) + [weight] * len(fixes))
     model.meta["corrections"] = len(fixes)

@@ -18,7 +18,6 @@ from bot.engine import Engine
 from bot.nlu import NLU, registry
 from bot.nlu.intents import CACHE_FILE
 from evals import train
-from evals.feedback_export import export_cases, write_jsonl
 from tests.fakes import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,9 +38,9 @@ def loop(settings, shared_nlu, monkeypatch, tmp_path):
     nlu_dir = settings.data_dir / "nlu"
     nlu_dir.mkdir()
     shutil.copy(shared_nlu.cache_dir / CACHE_FILE, nlu_dir / CACHE_FILE)  # no 5 s retraining of the shipped model
-    env = {"BOT_DB_URL": settings.db_url, "BOT_DATA_DIR": str(settings.data_dir), "BOT_STORE_DB": str(settings.store_db),
-           "BOT_LLM_BASE_URL": "http://127.0.0.1:9/v1", "BOT_LLM_TIMEOUT": "1", "BOT_AGENT": "sam", "COLUMNS": "200",
-           "OTEL_SDK_DISABLED": "true"}
+    env = {"BOT_DB_URL": settings.db_url, "BOT_DATA_DIR": str(settings.data_dir),
+           "BOT_STORE_DB": str(settings.store_db), "BOT_LLM_BASE_URL": "http://127.0.0.1:9/v1", "BOT_LLM_TIMEOUT": "1",
+           "BOT_AGENT": "sam", "COLUMNS": "200", "OTEL_SDK_DISABLED": "true"}
     for key in ("BOT_LLM_MODEL", "BOT_LLM_API_KEY", "OPENAI_API_KEY", "BOT_LOCAL_MODEL", "BOT_POLICY_DIR",
                 "BOT_INTENT_MODEL"):
         monkeypatch.delenv(key, raising=False)
@@ -155,7 +154,8 @@ def test_corrections_take_the_latest_label_and_misrouted_requests_for_a_person()
     fixes = train.corrections([
         flag("f-3", 3.0, "wrong_intent", "Where is my ORDER", {"intent": "shipping_info"}),
         flag("f-1", 1.0, "wrong_intent", "where is my order", {"intent": "billing"}),
-        flag("f-2", 2.0, "misrouted", "can a real one read this", {"handoff": True, "handoff_reason": "customer_request"}),
+        flag("f-2", 2.0, "misrouted", "can a real one read this",
+             {"handoff": True, "handoff_reason": "customer_request"}),
         flag("f-4", 4.0, "misrouted", "this is fraud", {"handoff": True, "handoff_reason": "high_stakes"}),
         flag("f-5", 5.0, "bad_answer", "hi", {"reply": "x"}),
     ])
