@@ -184,7 +184,7 @@ def export(out_path: Path = typer.Option(..., "--out", "-o", help="The JSONL fil
         fail(f"--out {out_path}: cannot write there ({exc.strerror or exc})")
     graded = sum(1 for c in cases if c["expect"])
     err.print(f"wrote {len(cases)} case(s) to {out_path} ({graded} with expectations); "
-              f"run them with: bot eval {out_path}")
+              f"run them with: bot eval {out_path}", soft_wrap=True)  # one line: the command can be copied
 
 
 @feedback_app.command("suggest")
