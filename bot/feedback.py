@@ -83,7 +83,7 @@ class Feedback:
         transcript = self.db.transcript(conversation_id)
         turns = _customer_turns(transcript)
         if turn is None and kind in NEEDS_TURN:
-            raise FlagError(f"a {kind} flag is about one customer turn: give --turn (1..{len(turns)})")
+            raise FlagError(f"a {kind} flag is about one customer turn: give the turn (1..{len(turns)})")
         if turn is not None and not 1 <= turn <= len(turns):
             raise FlagError(f"conversation {conversation_id} has customer turns 1..{len(turns)}, not {turn}"
                             if turns else f"conversation {conversation_id} has no customer message to flag")
@@ -208,14 +208,14 @@ def _observed(stored: dict[str, Any], transcript: list[dict[str, Any]], turn: in
 
 def _misrouted(observed: dict[str, Any], turn: int | None, handoff: bool | None, reason: str | None) -> dict[str, Any]:
     if handoff is None:
-        raise FlagError("misrouted needs --handoff (it should have gone to a person) or --no-handoff (it should not)")
+        raise FlagError("misrouted needs handoff: yes (it should have gone to a person) or no (it should not)")
     was, was_reason = observed["handoff"], observed.get("handoff_reason")
     if not handoff:
         if not was:
-            raise FlagError("the conversation was not handed off: nothing to correct with --no-handoff")
+            raise FlagError("the conversation was not handed off: nothing to correct with handoff: no")
         return {"handoff": False, "handoff_reason": None, "handoff_by_turn": None}
     if reason not in HANDOFF_REASONS:
-        raise FlagError(f"say why it should have gone to a person: --reason one of {', '.join(HANDOFF_REASONS)}")
+        raise FlagError(f"say why it should have gone to a person: a reason, one of {', '.join(HANDOFF_REASONS)}")
     if was and was_reason == reason:
         raise FlagError(f"the conversation was already handed off for {reason}")
     if was and turn is None:

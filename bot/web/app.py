@@ -24,7 +24,7 @@ from bot.engine import Engine
 from bot.metrics import RequestMetrics
 from bot.rails.pii import placeholder_key
 from bot.sql import DatabaseUnavailable
-from bot.web import agent, customer, ops, voice
+from bot.web import agent, customer, feedback, ops, voice
 from bot.web.deps import WebContext, client, context, limit
 from bot.web.recovery import recovering
 from bot.web.security import AccessLog, BodyLimit, SecurityHeaders, TooManyRequests
@@ -49,6 +49,7 @@ def create_app(engine: Engine, settings: Settings, accounts: Accounts | None = N
 
     app.include_router(customer.router, dependencies=[Depends(throttle)])
     app.include_router(agent.router, dependencies=[Depends(throttle)])
+    app.include_router(feedback.router, dependencies=[Depends(throttle)])  # review and flag the bot's mistakes
     app.include_router(voice.router)  # a WebSocket: its own checks (token, rate limit) in bot/web/voice.py
     # /healthz, /readyz, /metrics: outside the API's rate limit (probes and scrapes); /metrics has its own rule
     app.state.ops = ops.Operations(engine, settings.rails)

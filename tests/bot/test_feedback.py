@@ -45,11 +45,11 @@ def test_a_wrong_intent_flag_is_stored_with_what_the_bot_did(desk):
 
 
 @pytest.mark.parametrize(("kind", "options", "message"), [
-    ("wrong_intent", {}, "give --turn (1..2)"),
+    ("wrong_intent", {}, "give the turn (1..2)"),
     ("wrong_intent", {"turn": 3, "intent": "billing"}, "has customer turns 1..2, not 3"),
     ("wrong_intent", {"turn": 1, "intent": "refunds"}, "wrong_intent needs the right intent"),
     ("wrong_intent", {"turn": 2, "intent": "order_status"}, "already read turn 2 as order_status"),
-    ("misrouted", {}, "needs --handoff"),
+    ("misrouted", {}, "needs handoff: yes"),
     ("misrouted", {"handoff": False}, "was not handed off"),
     ("misrouted", {"handoff": True}, "say why it should have gone to a person"),
     ("bad_answer", {"turn": 2}, "needs the corrected reply"),

@@ -1,5 +1,6 @@
 "use strict";
-// Agent console (page `/agent`): queue on the left, the handoff package and reply tools on the right.
+// Agent console (page `/agent`): queue on the left, the handoff package and reply tools on the right; a second view,
+// Review, lists recent conversations (handed off or not) to read turn by turn and flag the bot's mistakes.
 // Everything from the server is rendered with textContent (never innerHTML); the CSP forbids inline code.
 
 const NETWORK_ERROR = "Network error, please try again";
@@ -21,13 +22,19 @@ const el = Object.fromEntries([
   "actions-taken", "transcript", "reply", "send-reply", "claim", "release", "draft", "draft-instruction", "resolve",
   "resolve-note", "hand-back", "hand-back-note", "presence-status", "presence-details", "package-operating",
   "ai-task-status", "delegate-field", "delegate-task", "delegate", "take-back", "kb-form", "kb-query", "kb-search",
-  "kb-status", "kb-results",
+  "kb-status", "kb-results", "tab-handoffs", "tab-review", "view-handoffs", "view-review", "review-list",
+  "review-count", "review-empty", "review-filter", "review-refresh", "review-none", "review-body", "review-title",
+  "review-meta", "review-routing", "review-flag-routing", "review-routing-form", "review-transcript", "review-flags",
+  "package-flag-turn", "package-flag-open", "package-flag-form", "package-flags",
 ].map((id) => [id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), $(id)]));
 
 // generation: bumped on login/logout so stale timers and answers are ignored; openToken: same for the open package.
 const state = { agent: null, csrf: null, generation: 0, queueTimer: null, queueDelay: REFRESH_MS, queueFailing: false,
   openId: null, openToken: 0, pkg: null, pkgTimer: null, busy: false, rendered: {}, prefilled: false,
-  presence: "offline", polls: 0, tasks: [], taskStopped: false, kbBusy: false };
+  presence: "offline", polls: 0, tasks: [], taskStopped: false, kbBusy: false,
+  // the Review view: the open conversation and its answer (reviewToken: ignore stale answers); the package's flags
+  view: "handoffs", reviewId: null, reviewToken: 0, review: null, listToken: 0, pkgReview: null, pkgFlagToken: 0,
+  choices: { intents: [], handoff_reasons: [] } };
 const MODES = { ai_first: "AI first", human_led: "Human led", hybrid: "Hybrid" };
 const ACTS = { ai: "the AI goes on", human: "a person takes over", hold: "the AI holds until a person is free" };
 const queueSigs = new WeakMap(); // button -> JSON of the entry it shows (rebuild its content only on change)
@@ -299,6 +306,7 @@ function renderPackage(pkg) {
   const changed = renderPart(box, "transcript", pkg.transcript, (lines) => (Array.isArray(lines) && lines.length
     ? lines.map(transcriptLine) : h("li", "line muted", "No messages yet.")));
   if (changed && atBottom) box.scrollTop = box.scrollHeight; // follow new messages unless the agent scrolled up
+  if (changed) loadPackageFlags(state.openId); // new customer turns to flag
   renderTask(pkg);
   updateButtons();
 }
@@ -369,6 +377,7 @@ function updateButtons() {
   el.takeBack.hidden = !task || !mine || closed;
   el.takeBack.disabled = off;
   el.kbSearch.disabled = state.kbBusy || !state.pkg;
+  el.packageFlagOpen.disabled = !state.pkgReview || !el.packageFlagTurn.options.length;
   el.claim.textContent = mine ? "Claimed by you" : "Claim";
   el.release.hidden = !mine;
   el.release.disabled = off;
@@ -380,6 +389,7 @@ async function openPackage(id) {
     Object.assign(state, { openId: id, pkg: null, rendered: {}, prefilled: false, taskStopped: false });
     for (const input of [el.reply, el.draftInstruction, el.resolveNote, el.handBackNote, el.kbQuery]) input.value = "";
     clearAssist();
+    clearPackageFlags();
   }
   loadTasks(state.generation); // guardrails/modes.yaml may have changed since the last package
   state.openToken += 1;
@@ -425,6 +435,7 @@ function closePackage(message) {
   el.packageEmpty.hidden = false;
   for (const input of [el.reply, el.draftInstruction, el.resolveNote, el.handBackNote, el.kbQuery]) input.value = "";
   clearAssist();
+  clearPackageFlags();
   markOpenInQueue();
   if (message) announce(message);
 }
@@ -504,6 +515,493 @@ el.presenceStatus.addEventListener("change", async () => {
   }
 });
 
+// ---------- Review and flags (any stored conversation, handed off or contained) ----------
+// A flag says what the bot got wrong and what it should have done (bot/feedback.py); it is always the signed-in
+// agent's, and the server checks it against the stored conversation, so its refusals are shown in the form.
+const FLAG_KINDS = {
+  wrong_intent: "Wrong intent",
+  bad_answer: "Bad answer",
+  misrouted: "Misrouted (handoff to a person)",
+  rail_false_positive: "Blocked by mistake (rail false positive)",
+  rail_false_negative: "Should have been blocked (rail false negative)",
+};
+const TURN_KINDS = Object.keys(FLAG_KINDS); // a customer turn can have any kind; the whole conversation: misrouted
+const STATUSES = { ai: "With the AI", human: "With a person", closed: "Closed" };
+let formCount = 0; // each flag form's fields get ids of their own (labels point at them)
+
+const modeName = (mode) => MODES[mode] || humanize(mode || "ai_first");
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const finite = (v) => (v === null || v === undefined || v === "" || !Number.isFinite(Number(v)) ? null : Number(v));
+
+function when(seconds) {
+  const n = finite(seconds);
+  return n === null ? "—" : new Date(n * 1000).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+}
+
+function showView(name, focus = false) {
+  state.view = name;
+  const views = [[el.tabHandoffs, el.viewHandoffs, "handoffs"], [el.tabReview, el.viewReview, "review"]];
+  for (const [tab, panel, key] of views) {
+    tab.setAttribute("aria-selected", String(key === name));
+    tab.tabIndex = key === name ? 0 : -1;
+    panel.hidden = key !== name;
+  }
+  if (focus) (name === "review" ? el.tabReview : el.tabHandoffs).focus();
+  if (name === "review" && state.agent) loadReviewList(state.generation);
+}
+
+function setChoices(choices) {
+  if (!choices || typeof choices !== "object") return;
+  const strings = (list) => (Array.isArray(list) ? list.filter((v) => typeof v === "string") : []);
+  state.choices = { intents: strings(choices.intents), handoff_reasons: strings(choices.handoff_reasons) };
+}
+
+// What the bot made of a turn, in one line: "Intent: Order status · confidence 0.93 · sentiment -0.20 (negative)".
+function readingText(line) {
+  const parts = [`Intent: ${line.intent ? humanize(line.intent) : "—"}`];
+  if (finite(line.confidence) !== null) parts.push(`confidence ${finite(line.confidence).toFixed(2)}`);
+  if (finite(line.sentiment) !== null) parts.push(`sentiment ${sentimentText(line.sentiment)}`);
+  if (line.blocked) parts.push("blocked by a rail");
+  return parts.join(" · ");
+}
+
+function correctionText(f) {
+  const c = f.correction && typeof f.correction === "object" ? f.correction : {};
+  const seen = f.observed && f.observed.turn && typeof f.observed.turn === "object" ? f.observed.turn : {};
+  if (f.kind === "wrong_intent") {
+    return `should be ${humanize(c.intent || "?")}${seen.intent ? ` (the bot read ${humanize(seen.intent)})` : ""}`;
+  }
+  if (f.kind === "misrouted") {
+    return c.handoff ? `should have gone to a person (${humanize(c.handoff_reason || "?")})`
+      : "should not have gone to a person";
+  }
+  if (f.kind === "bad_answer") {
+    const wrong = Array.isArray(c.must_not_contain) && c.must_not_contain.length
+      ? `; wrong: ${c.must_not_contain.map((p) => `“${p}”`).join(", ")}` : "";
+    return `should have said “${c.reply || ""}”${wrong}`;
+  }
+  if (f.kind === "rail_false_positive") return "blocked, but should not have been";
+  if (f.kind === "rail_false_negative") return "not blocked, but should have been";
+  return "";
+}
+
+const kindName = (kind) => FLAG_KINDS[kind] || humanize(kind);
+const flagTitle = (f) => `${f.turn ? `Turn ${f.turn}` : "Whole conversation"} · ${kindName(f.kind)}`;
+
+// The flags of a conversation, each with what it corrects and who made it; your own can be withdrawn.
+function renderFlags(node, flags, reload) {
+  const list = Array.isArray(flags) ? flags.filter((f) => f && typeof f.id === "string") : [];
+  if (!list.length) return node.replaceChildren(h("li", "muted", "No flags yet."));
+  node.replaceChildren(...list.map((f) => {
+    const item = h("li", "flag-item");
+    item.dataset.flag = f.id;
+    item.dataset.kind = f.kind;
+    const text = h("div", "flag-text");
+    text.append(h("p", "flag-what", `${flagTitle(f)}: ${correctionText(f)}`),
+      h("p", "flag-who", `By ${f.agent === state.agent ? "you" : f.agent} · ${when(f.created_at)}`
+        + `${f.note ? ` · Note: ${f.note}` : ""}`));
+    item.append(text);
+    if (f.agent === state.agent) {
+      const button = h("button", "btn btn-secondary btn-small", "Withdraw");
+      button.type = "button";
+      button.setAttribute("aria-label", `Withdraw your flag: ${flagTitle(f)}`);
+      button.addEventListener("click", () => withdrawFlag(f.id, button, reload));
+      item.append(button);
+    }
+    return item;
+  }));
+}
+
+async function withdrawFlag(id, button, reload) {
+  clearError();
+  button.disabled = true;
+  try {
+    await api(`/api/agent/flags/${enc(id)}`, { method: "DELETE" });
+    announce("Flag withdrawn.");
+    await reload();
+  } catch (err) {
+    button.disabled = false;
+    handleError(err);
+  }
+}
+
+function labelled(id, label, control, hint) {
+  const field = h("div", "field");
+  const text = h("label", null, label);
+  text.htmlFor = id;
+  control.id = id;
+  field.append(text, control);
+  if (hint) field.append(h("p", "field-hint", hint));
+  return field;
+}
+
+// Options straight into their select (options moved from another select would carry its selection along).
+function fillSelect(select, options) {
+  select.replaceChildren(...options.map(([value, text]) => {
+    const option = h("option", null, text);
+    option.value = value;
+    return option;
+  }));
+  return select;
+}
+const choiceSelect = (options) => fillSelect(h("select"), options);
+
+// A flag form for one customer turn (`turn`) or the whole conversation (turn null: only "misrouted" applies).
+// It shows the fields the chosen kind needs; the server's refusal appears in the form, and what was typed stays.
+// `opener`: the button that opened it, where focus goes back when the form closes.
+function flagForm({ conversationId, turn, reading, handedOff, onSaved, opener }) {
+  const n = ++formCount;
+  const id = (name) => `flag-${n}-${name}`;
+  const form = h("form", "flag-form");
+  form.noValidate = true;
+  const title = turn ? `Flag turn ${turn}` : "Flag the routing of this conversation";
+  form.setAttribute("aria-label", title);
+  form.append(h("p", "flag-form-title", title));
+  if (reading) form.append(h("p", "field-hint", reading));
+  const error = h("p", "error flag-error");
+  error.setAttribute("role", "alert");
+
+  const kinds = turn ? TURN_KINDS : ["misrouted"];
+  const kind = choiceSelect(kinds.map((k) => [k, FLAG_KINDS[k]]));
+  const kindField = labelled(id("kind"), "What was wrong", kind);
+  kindField.hidden = kinds.length === 1;
+  const intent = choiceSelect([["", "Choose the right intent"], ...state.choices.intents.map((i) => [i, humanize(i)])]);
+  const intentField = labelled(id("intent"), "The right intent", intent);
+
+  const handoff = h("fieldset", "flag-choice");
+  handoff.append(h("legend", null, turn ? "Should this turn have gone to a person?"
+    : "Should this conversation have gone to a person?"));
+  const radios = [["yes", "Yes"], ["no", "No"]].map(([value, text]) => {
+    const radio = h("input");
+    Object.assign(radio, { type: "radio", name: id("handoff"), id: id(`handoff-${value}`), value });
+    const label = h("label", "radio-label", text);
+    label.htmlFor = radio.id;
+    handoff.append(radio, label);
+    return radio;
+  });
+  radios[handedOff ? 1 : 0].checked = true; // the usual correction: the other way from what happened
+  const reason = choiceSelect([["", "Choose the reason"],
+    ...state.choices.handoff_reasons.map((r) => [r, humanize(r)])]);
+  const reasonField = labelled(id("reason"), "Why a person", reason);
+
+  const reply = h("textarea");
+  Object.assign(reply, { rows: 3, maxLength: 2000 });
+  const replyField = labelled(id("reply"), "Corrected reply (what the bot should have said)", reply);
+  const wrong = h("textarea");
+  Object.assign(wrong, { rows: 2, maxLength: 2000 });
+  const wrongField = labelled(id("wrong"), "Wrong phrases (optional)", wrong,
+    "Quote them from the bot's reply, one per line.");
+  const note = h("input");
+  Object.assign(note, { type: "text", maxLength: 2000 });
+  const noteField = labelled(id("note"), "Note (optional)", note);
+
+  const save = h("button", "btn btn-primary", "Save flag");
+  save.type = "submit";
+  const cancel = h("button", "btn btn-secondary", "Cancel");
+  cancel.type = "button";
+  const buttons = h("div", "button-row");
+  buttons.append(save, cancel);
+
+  function update() {
+    intentField.hidden = kind.value !== "wrong_intent";
+    handoff.hidden = kind.value !== "misrouted";
+    reasonField.hidden = kind.value !== "misrouted" || !radios[0].checked;
+    replyField.hidden = wrongField.hidden = kind.value !== "bad_answer";
+  }
+  kind.addEventListener("change", update);
+  for (const radio of radios) radio.addEventListener("change", update);
+  update();
+  form.append(error, kindField, intentField, handoff, reasonField, replyField, wrongField, noteField, buttons);
+
+  const close = () => {
+    form.remove();
+    if (opener && opener.isConnected) opener.focus();
+  };
+  cancel.addEventListener("click", close);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (save.disabled) return;
+    const body = { kind: kind.value };
+    if (turn) body.turn = turn;
+    if (kind.value === "wrong_intent" && intent.value) body.intent = intent.value;
+    if (kind.value === "misrouted") {
+      body.handoff = radios[0].checked;
+      if (body.handoff && reason.value) body.reason = reason.value;
+    }
+    if (kind.value === "bad_answer") {
+      if (reply.value.trim()) body.reply = reply.value;
+      const phrases = wrong.value.split("\n").map((p) => p.trim()).filter(Boolean);
+      if (phrases.length) body.must_not_contain = phrases;
+    }
+    if (note.value.trim()) body.note = note.value;
+    error.textContent = "";
+    save.disabled = true;
+    try {
+      const flag = await api(`/api/agent/conversations/${enc(conversationId)}/flags`, { method: "POST", body });
+      close();
+      announce(`Flag saved: ${flag && flag.kind ? flagTitle(flag) : title}.`);
+      await onSaved(flag);
+    } catch (err) {
+      save.disabled = false;
+      if (err.status === 401) return handleError(err);
+      error.textContent = err.message || NETWORK_ERROR; // the form keeps everything typed
+      error.scrollIntoView({ block: "nearest" });
+    }
+  });
+  return form;
+}
+
+// Put a flag form in `slot` (an open one there is kept, with what was typed, and focused).
+function openFlagForm(slot, options) {
+  let form = slot.querySelector(".flag-form");
+  if (!form || form.dataset.turn !== String(options.turn || "")) {
+    form = flagForm(options);
+    form.dataset.turn = String(options.turn || "");
+    slot.replaceChildren(form);
+  }
+  const first = form.querySelector(".field:not([hidden]) select, .field:not([hidden]) input, "
+    + ".field:not([hidden]) textarea, fieldset:not([hidden]) input");
+  if (first) first.focus();
+}
+
+// The bot's reading of a customer turn, from the review's lines (for the form's hint).
+function turnReading(review, turn) {
+  const lines = review && Array.isArray(review.transcript) ? review.transcript : [];
+  const said = lines.find((l) => l.role === "customer" && l.turn === turn);
+  const bot = lines.find((l) => l.role === "bot" && l.turn === turn);
+  return `${said ? `Customer: “${said.text}”. ` : ""}${bot ? `The bot read it as ${humanize(bot.intent || "—")}`
+    + `${finite(bot.confidence) !== null ? ` (confidence ${finite(bot.confidence).toFixed(2)})` : ""}`
+    + `${bot.blocked ? " and blocked it" : ""}.` : "The bot did not answer it."}`;
+}
+
+// -- the Review view --
+async function loadReviewList(gen) {
+  const token = ++state.listToken;
+  const filter = el.reviewFilter.value;
+  try {
+    const data = await api(`/api/agent/conversations?limit=100${filter ? `&handoff=${enc(filter)}` : ""}`);
+    if (gen === state.generation && token === state.listToken) renderReviewList(data && data.conversations);
+  } catch (err) {
+    if (gen === state.generation && token === state.listToken) handleError(err);
+  }
+}
+
+function renderReviewList(conversations) {
+  const list = Array.isArray(conversations) ? conversations.filter((c) => c && typeof c.id === "string") : [];
+  const active = document.activeElement;
+  const focusedId = el.reviewList.contains(active) ? active.dataset.conversation : null;
+  const buttons = list.map((c) => {
+    const button = h("button", "review-item");
+    button.type = "button";
+    button.dataset.conversation = c.id;
+    const top = h("span", "qi-top");
+    top.append(h("span", `route route-${c.handoff ? "person" : "bot"}`, c.handoff ? "Handed off" : "Contained"),
+      h("span", "qi-name", c.preview || c.id));
+    const flags = finite(c.flags) || 0;
+    const turns = finite(c.turns) || 0;
+    button.append(top,
+      h("span", "qi-reason", [c.handoff && c.handoff_reason ? humanize(c.handoff_reason) : null, plural(turns, "turn"),
+        flags ? plural(flags, "flag") : null].filter(Boolean).join(" · ")),
+      h("span", "qi-meta", `${when(c.updated_at)} · ${c.channel || "—"} · `
+        + `${modeName(c.operating_mode)} (${c.cohort || "default"})`));
+    button.addEventListener("click", () => openReview(c.id));
+    return button;
+  });
+  el.reviewList.replaceChildren(...buttons.map((b) => { const li = h("li"); li.append(b); return li; }));
+  const again = buttons.find((b) => b.dataset.conversation === focusedId);
+  if (again) again.focus();
+  markOpenReview();
+  el.reviewEmpty.hidden = buttons.length > 0;
+  el.reviewCount.textContent = buttons.length ? `(${buttons.length})` : "";
+}
+
+function markOpenReview() {
+  for (const b of el.reviewList.querySelectorAll(".review-item")) {
+    if (b.dataset.conversation === state.reviewId) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  }
+}
+
+async function openReview(id) {
+  if (state.reviewId !== id) el.reviewRoutingForm.replaceChildren();
+  state.reviewId = id;
+  const token = ++state.reviewToken;
+  clearError();
+  markOpenReview();
+  try {
+    const data = await api(`/api/agent/conversations/${enc(id)}/review`);
+    if (token !== state.reviewToken) return;
+    if (!data || typeof data !== "object" || !data.conversation) {
+      throw apiError("The conversation could not be read.", 0);
+    }
+    renderReview(data);
+    el.reviewTitle.focus();
+  } catch (err) {
+    if (token !== state.reviewToken) return;
+    if (err.status === 404) {
+      closeReview();
+      return showError("This conversation is no longer stored.");
+    }
+    handleError(err);
+  }
+}
+
+function closeReview() {
+  Object.assign(state, { reviewId: null, review: null, reviewToken: state.reviewToken + 1 });
+  el.reviewBody.hidden = true;
+  el.reviewNone.hidden = false;
+  for (const node of [el.reviewTranscript, el.reviewFlags, el.reviewRoutingForm, el.reviewMeta]) node.replaceChildren();
+  markOpenReview();
+}
+
+function renderReview(data) {
+  state.review = data;
+  setChoices(data.choices);
+  const c = data.conversation;
+  const customer = c.customer && typeof c.customer === "object" ? c.customer : {};
+  el.reviewNone.hidden = true;
+  el.reviewBody.hidden = false;
+  el.reviewTitle.textContent = `Conversation ${c.id}`;
+  el.reviewMeta.replaceChildren(...keyValues([
+    ["customer", `${customer.name || "Guest"}${customer.id ? ` (${customer.id})` : ""}`],
+    ["tier", customer.tier ? humanize(customer.tier) : null],
+    ["channel", c.channel],
+    ["status", STATUSES[c.status] || humanize(c.status || "unknown")],
+    ["mode", `${modeName(c.operating_mode)} (cohort ${c.cohort || "default"})`],
+    ["started", when(c.created_at)],
+    ["last_activity", when(c.updated_at)],
+    ["turns", data.turns],
+  ].filter(([, v]) => !isBlank(v))).childNodes);
+  el.reviewRouting.textContent = c.handoff
+    ? `Handed off to a person${c.handoff_reason ? `: ${humanize(c.handoff_reason)}` : ""}`
+      + `${c.handoff_turn ? ` (turn ${c.handoff_turn})` : ""}.`
+    : "Contained: the bot handled it without a person.";
+  el.reviewTranscript.replaceChildren(...reviewTranscript(Array.isArray(data.transcript) ? data.transcript : [], c));
+  renderReviewFlags(data.flags);
+}
+
+// The transcript grouped by customer turn: the customer's words, the bot's reply with its reading, a Flag button.
+function reviewTranscript(lines, conversation) {
+  const items = [];
+  let group = null;
+  for (const line of lines) {
+    if (!line || typeof line !== "object") continue;
+    if (line.role === "customer" && finite(line.turn) !== null) {
+      group = turnGroup(line.turn, conversation);
+      items.push(group.item);
+    }
+    const node = transcriptLine(line);
+    if (line.role === "bot") node.append(h("span", "reading", readingText(line)));
+    if (group) group.lines.append(node);
+    else items.push(node); // before the first customer message (a greeting)
+  }
+  return items.length ? items : [h("li", "line muted", "No messages.")];
+}
+
+function turnGroup(turn, conversation) {
+  const item = h("li", "review-turn");
+  item.dataset.turn = String(turn);
+  const head = h("div", "turn-head");
+  const flag = h("button", "btn btn-secondary btn-small", "Flag");
+  flag.type = "button";
+  flag.setAttribute("aria-label", `Flag turn ${turn}`);
+  const marks = h("span", "turn-flags");
+  head.append(h("span", "turn-number", `Turn ${turn}`), marks, flag);
+  const lines = h("ol", "turn-lines");
+  const slot = h("div", "turn-form");
+  item.append(head, lines, slot);
+  flag.addEventListener("click", () => openFlagForm(slot, {
+    conversationId: conversation.id, turn, reading: turnReading(state.review, turn), handedOff: conversation.handoff,
+    onSaved: () => reloadReviewFlags(conversation.id), opener: flag,
+  }));
+  return { item, lines };
+}
+
+function renderReviewFlags(flags) {
+  const list = Array.isArray(flags) ? flags.filter((f) => f && typeof f.id === "string") : [];
+  renderFlags(el.reviewFlags, list, () => reloadReviewFlags(state.reviewId));
+  for (const item of el.reviewTranscript.querySelectorAll(".review-turn")) {
+    const mine = list.filter((f) => String(f.turn) === item.dataset.turn);
+    item.querySelector(".turn-flags").textContent = mine.length
+      ? `Flagged: ${mine.map((f) => `${kindName(f.kind)} (${f.agent === state.agent ? "you" : f.agent})`).join(", ")}`
+      : "";
+  }
+}
+
+async function reloadReviewFlags(id) {
+  const token = state.reviewToken;
+  try {
+    const data = await api(`/api/agent/flags?conversation=${enc(id)}`);
+    if (token === state.reviewToken && id === state.reviewId) renderReviewFlags(data && data.flags);
+  } catch (err) {
+    handleError(err);
+  }
+  loadReviewList(state.generation); // the list shows how many flags each conversation has
+}
+
+el.tabHandoffs.addEventListener("click", () => showView("handoffs"));
+el.tabReview.addEventListener("click", () => showView("review"));
+for (const tab of [el.tabHandoffs, el.tabReview]) {
+  tab.addEventListener("keydown", (event) => { // a tab list: arrow keys, Home and End move between the tabs
+    const to = { ArrowLeft: "other", ArrowRight: "other", Home: "handoffs", End: "review" }[event.key];
+    if (!to) return;
+    event.preventDefault();
+    showView(to === "other" ? (state.view === "review" ? "handoffs" : "review") : to, true);
+  });
+}
+el.reviewFilter.addEventListener("change", () => loadReviewList(state.generation));
+el.reviewRefresh.addEventListener("click", () => {
+  loadReviewList(state.generation);
+  if (state.reviewId) openReview(state.reviewId);
+});
+el.reviewFlagRouting.addEventListener("click", () => {
+  if (!state.review) return;
+  const c = state.review.conversation;
+  openFlagForm(el.reviewRoutingForm, { conversationId: c.id, turn: null, handedOff: c.handoff,
+    reading: el.reviewRouting.textContent, onSaved: () => reloadReviewFlags(c.id), opener: el.reviewFlagRouting });
+});
+
+// -- the same flag control in the handoff view, for the open package --
+async function loadPackageFlags(id) {
+  if (!id) return;
+  const token = ++state.pkgFlagToken;
+  try {
+    const data = await api(`/api/agent/conversations/${enc(id)}/review`);
+    if (token !== state.pkgFlagToken || id !== state.openId) return;
+    state.pkgReview = data;
+    setChoices(data.choices);
+    const chosen = el.packageFlagTurn.options.length ? el.packageFlagTurn.value : null; // kept across refreshes
+    const lines = Array.isArray(data.transcript) ? data.transcript : [];
+    const options = lines.filter((l) => l && l.role === "customer" && finite(l.turn) !== null).map((l) => {
+      const text = String(l.text || "");
+      return [String(l.turn), `Turn ${l.turn}: ${text.length > 60 ? `${text.slice(0, 60)}…` : text}`];
+    });
+    options.push(["", "The whole conversation (routing)"]);
+    fillSelect(el.packageFlagTurn, options);
+    if (options.some(([value]) => value === chosen)) el.packageFlagTurn.value = chosen;
+    renderFlags(el.packageFlags, data.flags, () => loadPackageFlags(state.openId));
+  } catch (err) {
+    if (token === state.pkgFlagToken && err.status === 401) handleError(err); // else the control stays as it was
+  }
+  updateButtons();
+}
+
+function clearPackageFlags() {
+  state.pkgReview = null;
+  state.pkgFlagToken += 1;
+  for (const node of [el.packageFlagTurn, el.packageFlagForm, el.packageFlags]) node.replaceChildren();
+}
+
+el.packageFlagOpen.addEventListener("click", () => {
+  const review = state.pkgReview;
+  if (!review || !review.conversation) return;
+  const turn = el.packageFlagTurn.value ? Number(el.packageFlagTurn.value) : null;
+  const c = review.conversation;
+  openFlagForm(el.packageFlagForm, { conversationId: c.id, turn, handedOff: c.handoff,
+    reading: turn ? turnReading(review, turn) : "", onSaved: () => loadPackageFlags(c.id),
+    opener: el.packageFlagOpen });
+});
+
 // ---------- Session ----------
 function showLogin(message = "") {
   state.generation += 1;
@@ -512,6 +1010,9 @@ function showLogin(message = "") {
   Object.assign(state, { agent: null, csrf: null, presence: "offline", polls: 0 });
   el.presenceDetails.textContent = "";
   el.queue.replaceChildren();
+  closeReview();
+  el.reviewList.replaceChildren();
+  showView("handoffs");
   el.console.hidden = true;
   el.agentBar.hidden = true;
   el.login.hidden = false;
