@@ -123,6 +123,7 @@ CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs (status, created_at);
 CREATE INDEX IF NOT EXISTS flags_created ON flags (created_at);
 CREATE INDEX IF NOT EXISTS flags_conversation ON flags (conversation_id, kind, turn);
 CREATE INDEX IF NOT EXISTS conversations_updated ON conversations (updated_at);
+CREATE INDEX IF NOT EXISTS conversations_created ON conversations (created_at);  -- report, roi, monitor windows
 """
 # Columns added after the first release of a table: (table, column, declaration).
 MIGRATIONS = [

@@ -92,10 +92,18 @@ class SqliteBackend(Backend):
     def setup(self, schema: str, migrations: list[tuple[str, str, str]], after: str = "") -> None:
         with self.lock:
             self.conn.executescript(schema)
-            for table, column, declaration in migrations:
-                columns = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
-                if column not in columns:
-                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            # Check and add each column under the file's write lock: two processes starting together would both
+            # see a column missing and the second ALTER would fail ("duplicate column name").
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table, column, declaration in migrations:
+                    columns = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+                    if column not in columns:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
             if after:
                 self.conn.executescript(after)
 
