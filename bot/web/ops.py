@@ -33,6 +33,7 @@ from bot.engine import Engine
 from bot.logs import env_value
 from bot.metrics import StoreCollector, exposition
 from bot.web.deps import bearer, client, context
+from evals.drift_metrics import MonitorCollector
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -128,6 +129,8 @@ class Operations:
         policy = engine.deps.policies.web.metrics
         self.readiness = Readiness(engine, rails)
         self.store = StoreCollector(engine.db, policy.window_minutes * 60, policy.cache_seconds)
+        policies = engine.deps.policies  # the drift monitor (guardrails/monitor.yaml): computed in the background
+        self.monitor = MonitorCollector(engine.db, policies.monitor, policies.modes.csat.proxy_turns)
         token = env_value("BOT_METRICS_TOKEN")
         self.token_digest = hashlib.sha256(token.encode()).digest() if token else None
 
@@ -156,7 +159,7 @@ async def readyz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     ops = operations(request)
     _allowed(request, ops)
-    body = await asyncio.to_thread(exposition, ops.store)
+    body = await asyncio.to_thread(exposition, ops.store, ops.monitor)
     return Response(body, media_type=TEXT_FORMAT, headers={"Cache-Control": "no-store"})
 
 
