@@ -30,7 +30,9 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    from rich.markup import escape  # the message may quote input (an eval label "[/]" is not markup)
+    from rich.markup import (
+        escape,  # the message may quote input (an eval label "[/]" is not markup)
+    )
 
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -350,73 +352,35 @@ def report(
 ) -> None:
     """Compare the operating modes and cohorts on stored traffic: containment, CSAT (and its proxy, apart), handle
     times, escalations by reason, waits for an agent."""
-    import json
-    import sqlite3
     import time
     from datetime import datetime, timezone
 
     from rich.markup import escape
 
+    from bot.cli_io import check_writable, parse_since, stored_database, write_json
     from bot.modes import MODES
-    from bot.persistence import Database
     from bot.policy import PolicyError, load_modes
-    from bot.sql import DatabaseUnavailable, is_postgres
     from evals.cohorts import cohort_report, table
 
     settings = _settings()
     _setup_logging(settings, False)
-    if since_days is not None and since is not None:
-        fail("give --since-days or --since, not both")
-    start = 0.0
-    if since_days is not None:
-        try:
-            days = float(since_days)
-        except ValueError:
-            days = -1.0
-        if not 0 <= days < 100_000:
-            fail(f"--since-days {since_days!r}: expected a number of days, 0 or more")
-        start = time.time() - days * 86400
-    elif since is not None:
-        try:
-            moment = datetime.fromisoformat(since.strip())
-            start = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
-        except (ValueError, OverflowError):
-            fail(f"--since {since!r}: expected an ISO date like 2026-11-01 or 2026-11-01T09:30")
-    if mode is not None and mode not in MODES:
-        fail(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
-    if json_out is not None:
-        parent = json_out.parent if str(json_out.parent) else Path(".")
-        if json_out.is_dir():
-            fail(f"--json {json_out}: is a directory")
-        if not parent.is_dir() or not os.access(parent, os.W_OK) or (json_out.exists()
-                                                                       and not os.access(json_out, os.W_OK)):
-            fail(f"--json {json_out}: cannot write there (the folder must exist and be writable)")
     try:
+        start = parse_since(since_days, since, time.time())
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
+        if json_out is not None:
+            check_writable(json_out)
         proxy_turns = load_modes(settings.policy_dir / "modes.yaml").csat.proxy_turns
-    except PolicyError as exc:
-        fail(str(exc))
-    if not is_postgres(settings.db_url) and not settings.db_path.exists():
-        fail(f"no database at {settings.db_path}: nothing has been stored yet (or BOT_DB_URL points elsewhere)")
-    try:
-        db = Database.from_settings(settings)
-        try:
+        with stored_database(settings) as db:
             result = cohort_report(db, since=start, proxy_turns=proxy_turns)
-        finally:
-            db.close()
-    except (DatabaseUnavailable, ConfigError, sqlite3.DatabaseError) as exc:
+        if mode is not None:
+            result["cohorts"] = [g for g in result["cohorts"] if g["mode"] == mode]
+            result["modes"] = {m: g for m, g in result["modes"].items() if m == mode}
+        result["mode"] = mode
+        if json_out is not None:
+            write_json(json_out, result)
+    except (ValueError, PolicyError) as exc:
         fail(str(exc))
-    if mode is not None:
-        result["cohorts"] = [g for g in result["cohorts"] if g["mode"] == mode]
-        result["modes"] = {m: g for m, g in result["modes"].items() if m == mode}
-    result["mode"] = mode
-    if json_out is not None:
-        partial = json_out.with_name(f".{json_out.name}.{os.getpid()}.tmp")
-        try:
-            partial.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-            os.replace(partial, json_out)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            fail(f"--json {json_out}: cannot write there ({exc.strerror or exc})")
     out = Console()
     window = f"started since {datetime.fromtimestamp(start, timezone.utc).isoformat(timespec='minutes')}" if start \
         else "all stored"

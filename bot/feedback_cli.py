@@ -228,6 +228,7 @@ def train(
     metric (the CI thresholds) is worse than the current model's on the gate sets. Exit 0 activated (or dry run),
     1 refused, 2 bad input."""
     from bot.cli import _settings, _setup_logging, err, fail
+    from bot.cli_io import check_writable, write_json
     from bot.nlu import registry
     from evals.train import TrainError, TrainOptions
     from evals.train import train as run
@@ -245,6 +246,11 @@ def train(
     options = TrainOptions(since=_window(since_days), dry_run=dry_run, workers=workers)
     if gate_set:
         options.gate_sets = tuple(gate_set)
+    if json_path is not None:
+        try:
+            check_writable(json_path)
+        except ValueError as exc:
+            fail(str(exc))
     with _feedback() as (db, feedback):
         try:
             result = run(settings, db, feedback.flags(since=options.since), options,
@@ -252,7 +258,10 @@ def train(
         except TrainError as exc:
             fail(str(exc))
     if json_path is not None:
-        json_path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        try:
+            write_json(json_path, result)
+        except ValueError as exc:
+            fail(str(exc))
     show_training(result)
     raise typer.Exit(1 if result["decision"] == "refused" else 0)
 
@@ -265,21 +274,14 @@ def _feedback():  # type: ignore[no-untyped-def]
     @contextmanager
     def opened():  # type: ignore[no-untyped-def]
         from bot.cli import _settings, fail
+        from bot.cli_io import stored_database
         from bot.feedback import Feedback
-        from bot.persistence import Database
-        from bot.sql import DatabaseUnavailable
 
-        settings = _settings()
         try:
-            db = Database.from_settings(settings)
-        except DatabaseUnavailable as exc:
-            fail(str(exc))
-        try:
-            yield db, Feedback(db, redact=lambda text: text)  # read-only here: nothing typed is stored
+            with stored_database(_settings()) as db:
+                yield db, Feedback(db, redact=lambda text: text)  # read-only here: nothing typed is stored
         except ValueError as exc:
             fail(str(exc))
-        finally:
-            db.close()
 
     return opened()
 

@@ -8,8 +8,6 @@ shipper can alert without parsing the table.
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -33,40 +31,28 @@ def monitor(
 ) -> None:
     """Drift alerts: containment, escalations by reason, rail blocks, low confidence, out of scope, negative
     sentiment, CSAT and flags of the current window against the baseline; new out-of-scope topics."""
-    import sqlite3
-
     from bot.cli import _settings, _setup_logging, err, fail
-    from bot.config import ConfigError
-    from bot.persistence import Database
-    from bot.policy import PolicyError, load_modes, load_monitor
-    from bot.sql import DatabaseUnavailable, is_postgres
+    from bot.cli_io import check_writable, stored_database, write_json
+    from bot.policy import load_modes, load_monitor
     from evals.drift import log_report, run
 
     settings = _settings()
     _setup_logging(settings, False)
-    hours = _positive(window_hours, "--window-hours", "hours", fail)
-    days = _positive(baseline_days, "--baseline-days", "days", fail)
-    if json_out is not None:
-        _writable(json_out, fail)
     path = policy or settings.policy_dir / "monitor.yaml"
     try:
+        hours = _positive(window_hours, "--window-hours", "hours")
+        days = _positive(baseline_days, "--baseline-days", "days")
+        if json_out is not None:
+            check_writable(json_out)
         monitor_policy = load_monitor(path, required=policy is not None)
         proxy_turns = load_modes(settings.policy_dir / "modes.yaml").csat.proxy_turns
-    except PolicyError as exc:
-        fail(str(exc))
-    if not is_postgres(settings.db_url) and not settings.db_path.exists():
-        fail(f"no database at {settings.db_path}: nothing has been stored yet (or BOT_DB_URL points elsewhere)")
-    try:
-        db = Database.from_settings(settings)
-        try:
+        with stored_database(settings) as db:
             report = run(db, monitor_policy, current_hours=hours, baseline_days=days, proxy_turns=proxy_turns)
-        finally:
-            db.close()
-    except (DatabaseUnavailable, ConfigError, sqlite3.DatabaseError) as exc:
+        report["policy"] = str(path) if path.exists() else "defaults (no monitor.yaml)"
+        if json_out is not None:
+            write_json(json_out, report)
+    except ValueError as exc:  # PolicyError is one
         fail(str(exc))
-    report["policy"] = str(path) if path.exists() else "defaults (no monitor.yaml)"
-    if json_out is not None:
-        _write(json_out, report, fail)
     show(report)
     log_report(report)
     if json_out is not None:
@@ -74,7 +60,7 @@ def monitor(
     raise typer.Exit(1 if check and report["alerts"] else 0)
 
 
-def _positive(value: str | None, option: str, unit: str, fail: Any) -> float | None:
+def _positive(value: str | None, option: str, unit: str) -> float | None:
     if value is None:
         return None
     try:
@@ -82,26 +68,8 @@ def _positive(value: str | None, option: str, unit: str, fail: Any) -> float | N
     except ValueError:
         number = -1.0
     if not 0 < number < 100_000:
-        fail(f"{option} {value!r}: expected a number of {unit} greater than 0")
+        raise ValueError(f"{option} {value!r}: expected a number of {unit} greater than 0")
     return number
-
-
-def _writable(target: Path, fail: Any) -> None:
-    parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        fail(f"--json {target}: is a directory")
-    if not parent.is_dir() or not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        fail(f"--json {target}: cannot write there (the folder must exist and be writable)")
-
-
-def _write(target: Path, report: dict[str, Any], fail: Any) -> None:
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        os.replace(partial, target)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        fail(f"--json {target}: cannot write there ({exc.strerror or exc})")
 
 
 def show(report: dict[str, Any]) -> None:

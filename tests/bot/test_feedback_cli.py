@@ -85,3 +85,13 @@ def test_flag_from_the_desk_loop(handed_off):
                      "customer_request -> no handoff"):
         assert fragment in text, fragment
     assert sorted(f["kind"] for f in json.loads(agent("flags", "--json").stdout)) == ["misrouted", "wrong_intent"]
+
+
+def test_no_database_yet_and_an_unwritable_report_are_one_error_line(cli_env, tmp_path):
+    one_error(feedback("list"), "no database at")
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    train = CliRunner().invoke(app, ["train", "--json", str(tmp_path)], catch_exceptions=False)
+    one_error(train, "is a directory")
