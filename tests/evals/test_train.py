@@ -171,3 +171,31 @@ def test_the_gate_is_the_makefiles():
     assert [str(p.relative_to(ROOT)) for p in train.GATE_SETS] == sets
     block = re.search(r"^EVAL_GATE := (.+)$", makefile.replace("\\\n", " "), re.M).group(1)
     assert dict((k, float(v)) for k, v in re.findall(r"--fail-under (\S+?)=(\S+)", block)) == train.GATE
+
+
+def test_a_misrouted_flag_becomes_a_case_that_the_suggested_threshold_fixes(loop, tmp_path, monkeypatch):
+    """The other half of "passes after retraining/correction": a rule, corrected by a person from the suggestion."""
+    engine, _ = loop
+    conv = engine.start("cust-1")
+    handed = engine.turn(conv, "I hate waiting, this is awful")  # VADER -0.77: at or below single_turn_threshold -0.75
+    assert handed.handoff and handed.handoff_reason == "negative_sentiment"
+    flagged = cli("agent", "flag", conv, "misrouted", "--no-handoff", "--note", "venting; the order is on time")
+    assert flagged.exit_code == 0, flagged.stderr
+    cases = tmp_path / "feedback.jsonl"
+    assert cli("feedback", "export", "--out", str(cases)).exit_code == 0
+    [case] = [json.loads(line) for line in cases.read_text().splitlines()]
+    assert case["expect"] == {"handoff": False, "handoff_reason": None, "handoff_by_turn": None}
+    assert _eval(cases, tmp_path / "before.json", "--fail-under", "containment_rate=1.0").exit_code == 1
+
+    [suggestion] = json.loads(cli("feedback", "suggest", "--json").stdout)
+    change = suggestion["change"]
+    assert change["key"] == "negative_sentiment.single_turn_threshold" and change["from"] == -0.75
+    assert change["to"] == round(engine.state(conv)["sentiment_trail"][0] - 0.01, 2)  # just past the flagged -0.77
+    policies = tmp_path / "policies"  # the person accepts it: the one line edited in a copy of the policy files
+    shutil.copytree(ROOT / "guardrails", policies)
+    escalation = policies / "escalation.yaml"
+    edited = escalation.read_text().replace("single_turn_threshold: -0.75", f"single_turn_threshold: {change['to']}")
+    assert edited != escalation.read_text()
+    escalation.write_text(edited)
+    monkeypatch.setenv("BOT_POLICY_DIR", str(policies))
+    assert _eval(cases, tmp_path / "after.json", "--fail-under", "containment_rate=1.0").exit_code == 0
