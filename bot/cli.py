@@ -357,26 +357,17 @@ def report(
 
     from rich.markup import escape
 
-    from bot.cli_io import check_writable, parse_since, stored_database, write_json
-    from bot.modes import MODES
+    from bot.cli_io import keep_mode, report_options, stored_database, write_json
     from bot.policy import PolicyError, load_modes
     from evals.cohorts import cohort_report, table
 
     settings = _settings()
     _setup_logging(settings, False)
     try:
-        start = parse_since(since_days, since, time.time())
-        if mode is not None and mode not in MODES:
-            raise ValueError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
-        if json_out is not None:
-            check_writable(json_out)
+        start = report_options(since_days, since, mode, json_out, time.time())
         proxy_turns = load_modes(settings.policy_dir / "modes.yaml").csat.proxy_turns
         with stored_database(settings) as db:
-            result = cohort_report(db, since=start, proxy_turns=proxy_turns)
-        if mode is not None:
-            result["cohorts"] = [g for g in result["cohorts"] if g["mode"] == mode]
-            result["modes"] = {m: g for m, g in result["modes"].items() if m == mode}
-        result["mode"] = mode
+            result = keep_mode(cohort_report(db, since=start, proxy_turns=proxy_turns), mode)
         if json_out is not None:
             write_json(json_out, result)
     except (ValueError, PolicyError) as exc:

@@ -50,6 +50,28 @@ def parse_since(since_days: str | None, since: str | None, now: float) -> float:
     return epoch
 
 
+def report_options(since_days: str | None, since: str | None, mode: str | None, json_out: Path | None,
+                   now: float) -> float:
+    """`bot report` and `bot roi`: the window's start, with the mode and the --json target checked too."""
+    from bot.modes import MODES
+
+    start = parse_since(since_days, since, now)
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
+    if json_out is not None:
+        check_writable(json_out)
+    return start
+
+
+def keep_mode(result: dict[str, Any], mode: str | None) -> dict[str, Any]:
+    """A per-cohort report (`cohorts` list, `modes` dict) cut down to one operating mode (None: all)."""
+    if mode is not None:
+        result["cohorts"] = [g for g in result["cohorts"] if g["mode"] == mode]
+        result["modes"] = {m: g for m, g in result["modes"].items() if m == mode}
+    result["mode"] = mode
+    return result
+
+
 def check_writable(target: Path) -> None:
     """Refuse a `--json` target that cannot be written, before anything is computed."""
     parent = target.parent if str(target.parent) else Path(".")

@@ -30,29 +30,20 @@ def roi(
     from rich.markup import escape
 
     from bot.cli import _settings, _setup_logging, err, fail
-    from bot.cli_io import check_writable, parse_since, stored_database, write_json
+    from bot.cli_io import keep_mode, report_options, stored_database, write_json
     from bot.costs import load_costs
-    from bot.modes import MODES
     from evals.roi import roi_report, tables
 
     settings = _settings()
     _setup_logging(settings, False)
     path = costs_path or settings.policy_dir / "costs.yaml"
     try:
-        start = parse_since(since_days, since, time.time())
-        if mode is not None and mode not in MODES:
-            raise ValueError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
-        if json_out is not None:
-            check_writable(json_out)
+        start = report_options(since_days, since, mode, json_out, time.time())
         costs = load_costs(path)
         with stored_database(settings) as db:
-            result = roi_report(db, costs, since=start)
+            result = keep_mode(roi_report(db, costs, since=start), mode)
     except ValueError as exc:  # PolicyError is one
         fail(str(exc))
-    if mode is not None:
-        result["cohorts"] = [g for g in result["cohorts"] if g["mode"] == mode]
-        result["modes"] = {m: g for m, g in result["modes"].items() if m == mode}
-    result["mode"] = mode
     result["costs_file"] = str(path)
     result["notes"] = []
     if settings.llm_base_url and not (costs.llm.prompt_per_1k_tokens or costs.llm.completion_per_1k_tokens):
