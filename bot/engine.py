@@ -201,6 +201,11 @@ class Engine:
             deps.modes = LiveModes(deps.policies.directory / "modes.yaml", deps.policies.modes)
         deps.handoff_status = self._handoff_status
         deps.queue_length = self._queue_length
+        self.model_sync = None  # the activated intent model follows the database (bot/model_sync.py)
+        if getattr(deps.nlu, "cache_dir", None) is not None and not getattr(deps.nlu, "pinned", True):
+            from bot.model_sync import ModelSync
+
+            self.model_sync = ModelSync(db, deps.nlu.cache_dir)
 
     def _queue_length(self, skill: str, language: str) -> int:
         return len(self.queue.entries(("waiting",), skills=(skill,), languages=(language,)))
@@ -270,6 +275,8 @@ class Engine:
                     log.warning("LLM warm-up failed: %s", exc)
 
             threading.Thread(target=ping, name="llm-warm-up", daemon=True).start()
+        if self.model_sync is not None:
+            self.model_sync.check()  # start with the intent model the deployment chose
         self.deps.nlu.warm()
         for check in self.deps.input_checks:  # the rails' first use builds recognizers and caches: not on a customer
             check.check("where is my order A10002? it's warm-up@example.com, +1 415 555 0100")
@@ -422,6 +429,8 @@ class Engine:
              customer_turn: bool, inbox: str | None = None, heard: dict[str, Any] | None = None,
              message_done: bool = False) -> TurnResult:
         started = time.perf_counter()
+        if self.model_sync is not None:
+            self.model_sync.check()  # another host's `bot train` may have chosen another intent model (every 30 s)
         usage = track_usage()
         first_text: list[float] = []
 

@@ -237,8 +237,12 @@ def train(
     _setup_logging(settings, False)
     cache_dir = settings.data_dir / "nlu"
     if rollback:
+        from bot.model_sync import publish
+
         try:
             now = registry.rollback(cache_dir)
+            with _feedback() as (db, _):
+                publish(db, cache_dir)  # the other hosts follow (bot/model_sync.py)
         except ValueError as exc:
             fail(str(exc))
         err.print(f"intent model now: {'the shipped model' if now is None else now.model}")

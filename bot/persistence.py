@@ -119,6 +119,18 @@ CREATE TABLE IF NOT EXISTS flags (         -- agents' feedback on what the bot d
     note TEXT,                       -- the agent's words (redacted)
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS intent_models (  -- models `bot train` activated (bot/model_sync.py): every host runs them
+    sha256 TEXT PRIMARY KEY,
+    name TEXT NOT NULL,              -- the file's name under <data>/nlu/trained/
+    base_key TEXT NOT NULL,          -- the shipped model it was trained beside
+    model BLOB NOT NULL,             -- the .npz file's bytes
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS intent_model_active (  -- one row (id 1) once `bot train` has run: the model in force
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT,                     -- NULL: the shipped model
+    changed_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS handoffs_status ON handoffs (status, created_at);
 CREATE INDEX IF NOT EXISTS flags_created ON flags (created_at);
 CREATE INDEX IF NOT EXISTS flags_conversation ON flags (conversation_id, kind, turn);

@@ -236,7 +236,7 @@ def pg_sql(sql: str) -> str:
 
 
 def pg_schema(ddl: str) -> str:
-    return re.sub(r"\bREAL\b", "DOUBLE PRECISION", ddl)
+    return re.sub(r"\bBLOB\b", "BYTEA", re.sub(r"\bREAL\b", "DOUBLE PRECISION", ddl))
 
 
 def _statements(script: str) -> list[str]:

@@ -155,9 +155,12 @@ def train(settings: Settings, db: Database, flags: list[Flag], options: TrainOpt
         "seconds": round(time.perf_counter() - started, 1),
     }
     if decision == "activated":
+        from bot.model_sync import publish
+
         registry.activate(cache_dir, candidate_path, nlu.base_key(), {
             "corrections": len(fixes), "flags": sorted({i for c in fixes for i in c.flags}),
             "gate": {g["metric"]: g["after"] for g in gate}})
+        publish(db, cache_dir)  # every host's engines follow it (bot/model_sync.py)
     else:
         candidate_path.unlink(missing_ok=True)
         report["candidate"] = None

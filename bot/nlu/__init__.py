@@ -116,6 +116,11 @@ class NLU:
                 clf = self._classifier
         return clf
 
+    @property
+    def pinned(self) -> bool:
+        """True when one model file is pinned (``BOT_INTENT_MODEL``): activations do not apply."""
+        return self._pinned is not None
+
     def _load(self, active: tuple[int, int] | None) -> IntentClassifier:
         shipped = IntentClassifier.load_or_train(self.cache_dir, yaml_path=self._yaml_path,
                                                  clinc_path=self._clinc_path)

@@ -57,6 +57,11 @@ def loop(settings, shared_nlu, monkeypatch, tmp_path):
     engine.close()
 
 
+def _published(engine):
+    with engine.db.reading() as conn:
+        return conn.execute("SELECT sha256 FROM intent_model_active WHERE id = 1").fetchone()[0]
+
+
 def cli(*args: str):
     return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
@@ -94,6 +99,7 @@ def test_flag_export_fails_then_train_and_it_passes(loop, tmp_path):
     assert {g["metric"] for g in report["gate"]} == set(train.GATE) and not any(g["lost"] for g in report["gate"])
     active = registry.read_active(engine.deps.nlu.cache_dir)
     assert active is not None and Path(report["candidate"]) == active.path(engine.deps.nlu.cache_dir)
+    assert _published(engine) == active.sha256  # other hosts follow it (bot/model_sync.py)
 
     after = _eval(cases, tmp_path / "after.json", "--fail-under", "intent_accuracy=1.0")
     assert after.exit_code == 0 and json.loads((tmp_path / "after.json").read_text())["intent_accuracy"] == 1.0
@@ -103,6 +109,7 @@ def test_flag_export_fails_then_train_and_it_passes(loop, tmp_path):
     assert engine.deps.nlu.model_source == f"retrained {active.model}"
 
     assert cli("train", "--rollback").exit_code == 0  # back to the shipped model: the case fails again
+    assert _published(engine) is None
     assert _eval(cases, tmp_path / "rolled.json", "--fail-under", "intent_accuracy=1.0").exit_code == 1
     assert engine.turn(engine.start("cust-1"), OOS_DAMAGE).intent == "out_of_scope"
     assert "nothing to roll back" in cli("train", "--rollback").stderr
