@@ -2,9 +2,9 @@
 
 Flags that blame a rule rather than the classifier are grouped per rule; where the rule has a threshold, the
 suggestion is the nearest value that would have avoided the flagged mistakes, with its price measured on the stored
-conversations: how many handoffs that nobody flagged would also have changed. A threshold is a trade, and the person
-accepting it sees both sides ("single_turn_threshold -0.75 -> -0.86 avoids 4 of 4 flagged handoffs; 1 of 9 other
-negative_sentiment handoffs would not have happened either").
+conversations (those active from 30 days before the first flag on): how many handoffs that nobody flagged would also
+have changed. A threshold is a trade, and the person accepting it sees both sides ("single_turn_threshold -0.75 ->
+-0.86 avoids 4 of 4 flagged handoffs; 1 of 9 other negative_sentiment handoffs would not have happened either").
 
 Rules without a number (phrases, topics, rails) get the flagged messages (stored redacted) so the person can see which
 wording fired or was missed. Wrong intents point at `bot train`, which learns them.
@@ -19,6 +19,7 @@ from bot.feedback import Flag
 from bot.persistence import Database
 
 STEP = 0.01  # a suggested threshold sits this far past the flagged values
+PERIOD_S = 30 * 86400  # the stored traffic a suggestion is priced on: from 30 days before the first flag
 
 
 def suggestions(db: Database, flags: list[Flag], policies: Any) -> list[dict[str, Any]]:
@@ -27,7 +28,11 @@ def suggestions(db: Database, flags: list[Flag], policies: Any) -> list[dict[str
     for f in sorted(flags, key=lambda f: (f.created_at, f.id)):
         latest[(f.conversation_id, f.kind, f.turn)] = f
     flagged = list(latest.values())
-    stored = {c["id"]: c for c in db.conversations_since(0.0)} if flagged else {}
+    since = min((f.created_at for f in flagged), default=0.0) - PERIOD_S
+    stored = {c["id"]: c for c in db.conversations_since(max(0.0, since))} if flagged else {}
+    for f in flagged:  # a conversation flagged long after it ended is still read
+        if f.conversation_id not in stored and (one := _conversation(db, f.conversation_id)) is not None:
+            stored[f.conversation_id] = one
     out: list[dict[str, Any]] = []
     escalation = policies.escalation
     unneeded = defaultdict(list)  # handoff reason -> flags saying it should not have happened
@@ -191,6 +196,14 @@ def _entry(rule: str, finding: str, suggestion: str, effect: str | None, group: 
     agents = Counter(f.agent for f in group)
     return {"rule": rule, "finding": finding, "suggestion": suggestion, "effect": effect, "change": change,
             "flags": [f.id for f in group], "agents": dict(agents), "examples": examples}
+
+
+def _conversation(db: Database, conversation_id: str) -> dict[str, Any] | None:
+    """One conversation in the shape of :meth:`Database.conversations_since`'s items."""
+    found = db.conversation(conversation_id)
+    if found is None:
+        return None
+    return dict(found, transcript=db.transcript(conversation_id))
 
 
 def _text_at(conversation: dict[str, Any] | None, turn: int | None) -> str | None:

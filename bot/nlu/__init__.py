@@ -152,11 +152,12 @@ class NLU:
         text = text or ""
         words = sample_view(text)  # placeholders read as ordinary values of their kind; entities keep the placeholders
         language, language_confidence = detect_language(words)
+        classifier = self.classifier  # once: each access looks at the activation record
         return Analysis(
-            intents=self.classifier.predict(words),
+            intents=classifier.predict(words),
             sentiment=score_sentiment(words),
             entities=extract_entities(text),
             language=language,
             language_confidence=language_confidence,
-            clarity=clarity(words, self.classifier.known_words) if language == "en" else 1.0,
+            clarity=clarity(words, classifier.known_words) if language == "en" else 1.0,
         )
