@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.modes import MODES
+from bot.taxonomy import only_known
 
 Direction = Literal["rise", "drop"]
 
@@ -124,9 +125,7 @@ class MonitorPolicy(_Model):
     @field_validator("modes")
     @classmethod
     def _modes(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(MODES))
-        if unknown:
-            raise ValueError(f"unknown operating mode(s) {unknown}; use {', '.join(MODES)} (or [] for all)")
+        only_known(value, tuple(MODES), "operating mode")  # [] watches them all
         return value
 
     def band(self, metric: str) -> Band:

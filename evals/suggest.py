@@ -97,8 +97,7 @@ def _sentiment_too_eager(group: list[Flag], stored: dict[str, Any], policy: Any)
               f"handoffs would not have happened either")
     return _entry("escalation.yaml negative_sentiment.single_turn_threshold", finding,
                   f"single_turn_threshold {current} -> {proposed}", effect, group, stored,
-                  change={"file": "guardrails/escalation.yaml", "key": "negative_sentiment.single_turn_threshold",
-                          "from": current, "to": proposed})
+                  change=_change("negative_sentiment.single_turn_threshold", current, proposed))
 
 
 def _sentiment_too_late(group: list[Flag], stored: dict[str, Any], policy: Any) -> dict[str, Any]:
@@ -119,8 +118,7 @@ def _sentiment_too_late(group: list[Flag], stored: dict[str, Any], policy: Any) 
               f"other contained conversations would have been handed off too (containment cost)")
     return _entry("escalation.yaml negative_sentiment.single_turn_threshold", finding,
                   f"single_turn_threshold {current} -> {proposed}", effect, group, stored,
-                  change={"file": "guardrails/escalation.yaml", "key": "negative_sentiment.single_turn_threshold",
-                          "from": current, "to": proposed})
+                  change=_change("negative_sentiment.single_turn_threshold", current, proposed))
 
 
 # -- low confidence -----------------------------------------------------------------------------------------------
@@ -144,8 +142,7 @@ def _confidence_too_eager(group: list[Flag], stored: dict[str, Any], policy: Any
                   f"{policy.max_consecutive + 1})",
                   f"the flagged handoffs were at confidence {min(lows):.2f}..{max(lows):.2f}; messages below "
                   f"{proposed} would still count as not understood", group, stored,
-                  change={"file": "guardrails/escalation.yaml", "key": "low_confidence.threshold", "from": current,
-                          "to": proposed})
+                  change=_change("low_confidence.threshold", current, proposed))
 
 
 # -- rails and intents -------------------------------------------------------------------------------------------
@@ -179,6 +176,11 @@ def _intents(flagged: list[Flag]) -> list[dict[str, Any]]:
     return [_listed("intent classifier", f"{len(g)} message(s) read as {was} were {right}",
                     "`bot train` learns them (activated only if no gated metric loses); or add examples to "
                     "bot/nlu/data/intents.yaml", g, {}) for (was, right), g in pairs.items()]
+
+
+def _change(key: str, current: float, proposed: float) -> dict[str, Any]:
+    """The machine-readable edit of guardrails/escalation.yaml a threshold suggestion stands for."""
+    return {"file": "guardrails/escalation.yaml", "key": key, "from": current, "to": proposed}
 
 
 def _listed(rule: str, finding: str, suggestion: str, group: list[Flag], stored: dict[str, Any]) -> dict[str, Any]:
